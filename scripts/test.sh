@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Install what the tests need and run the whole test suite.  Extra args go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+bash scripts/install.sh dev,lora,analysis
+exec "$PYTHON" -m pytest "$@"

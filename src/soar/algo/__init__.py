@@ -1,0 +1,1 @@
+"""Pure algorithm pieces of SOAR: teacher-output parsing, RLOO, rewards, promotion."""

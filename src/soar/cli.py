@@ -1,0 +1,124 @@
+"""The ``soar`` command line.
+
+Heavy imports (torch, transformers, datasets, math-verify) happen inside the
+commands, so ``soar --help`` is instant.  Errors in the user's input
+(:class:`~soar.errors.SoarError`) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from soar.errors import ConfigError, SoarError
+
+app = typer.Typer(
+    help="SOAR: a teacher model learns by meta-RL to write stepping-stone problems "
+    "for a student stuck on hard problems (arXiv 2601.18778).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Show the shipped config presets.", no_args_is_help=True)
+data_app = typer.Typer(help="Load problem sets and make train/test splits.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
+
+OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
+PresetOption = typer.Option(None, "--preset", "-p", help="A shipped preset: tiny, paper-math, paper-harp.")
+ConfigOption = typer.Option(None, "--config", "-c", help="A YAML config file.")
+
+
+def parse_overrides(args: list[str]) -> dict[str, str]:
+    """``['--a.b', '1', '--c=2']`` -> ``{'a.b': '1', 'c': '2'}``; values are read as YAML later."""
+    overrides: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if not token.startswith("--") or len(token) == 2:
+            raise ConfigError(f"unexpected argument {token!r}: overrides look like --section.key VALUE")
+        key = token[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+        else:
+            if i + 1 >= len(args):
+                raise ConfigError(f"override --{key} needs a value")
+            i += 1
+            value = args[i]
+        overrides[key] = value
+        i += 1
+    return overrides
+
+
+def resolve_config(preset: str | None, config: Path | None, extra: list[str], default: str | None = "tiny"):
+    from soar.config import load_config
+
+    if preset is None and config is None:
+        preset = default
+    return load_config(preset=preset, file=config, overrides=parse_overrides(extra))
+
+
+@config_app.command("show", context_settings=OVERRIDES)
+def config_show(
+    ctx: typer.Context,
+    name: Optional[str] = typer.Argument(None, help="Preset name (default: tiny)."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Print a preset (or a config file), with any --section.key overrides, resolved as YAML."""
+    from soar.config import to_yaml
+
+    resolved = resolve_config(name, config, ctx.args)
+    typer.echo(to_yaml(resolved), nl=False)
+
+
+
+@config_app.command("list")
+def config_list() -> None:
+    """List the shipped presets."""
+    from soar.config import preset_names
+
+    for name in preset_names():
+        typer.echo(name)
+
+
+@data_app.command("split", context_settings=OVERRIDES)
+def data_split(ctx: typer.Context, preset: Optional[str] = PresetOption, config: Optional[Path] = ConfigOption) -> None:
+    """Load the config's problem set and write (or reuse) its seeded train/test split."""
+    from soar.data.load import load_hard_set
+
+    cfg = resolve_config(preset, config, ctx.args)
+    split = load_hard_set(cfg.data)
+    typer.echo(f"{len(split.train)} train / {len(split.test)} test problems in {split.directory}")
+
+
+@app.command("smoke", context_settings=OVERRIDES)
+def smoke(
+    ctx: typer.Context,
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    problems: int = typer.Option(16, help="How many hard train problems to try."),
+    samples: int = typer.Option(4, help="Samples per problem (temperature from student config)."),
+) -> None:
+    """Load the model, answer hard train problems with the student prompt, score them, print pass@k."""
+    from soar.loops.smoke import run_smoke
+
+    cfg = resolve_config(preset, config, ctx.args)
+    run_smoke(cfg, n_problems=problems, n_samples=samples)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return app(args=argv, prog_name="soar")
+    except SoarError as exc:
+        typer.echo(f"soar: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("soar: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

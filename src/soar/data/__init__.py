@@ -1,0 +1,1 @@
+"""Problem sets (files, Hugging Face datasets, bundled), splits, and prompts."""

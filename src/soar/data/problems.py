@@ -1,0 +1,180 @@
+r"""Load problem sets: JSONL, JSON, CSV, Parquet, Hugging Face datasets, bundled sets.
+
+Every loader returns ``list[Problem]``.  Field names are configurable
+(``question_field``, ``answer_field``, ``solution_field``, ``id_field``); a
+record without an answer gets one from the last ``\boxed{...}`` of its solution
+(MATH style).  Remaining fields are kept as metadata.
+
+Bad input raises :class:`~soar.errors.DataError` naming the file and the line
+(JSONL, CSV) or record index (JSON, Parquet, datasets) at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from soar.errors import DataError
+from soar.math.extract import last_boxed
+from soar.types import Problem
+
+BUNDLED = ("arithmetic", "champ")
+
+
+@dataclass(frozen=True)
+class Fields:
+    question: str = "question"
+    answer: str = "answer"
+    solution: str = "solution"
+    id: str = "id"
+
+
+def load_problems(
+    source: str,
+    fields: Fields = Fields(),
+    *,
+    hf_split: str = "test",
+    hf_config: str | None = None,
+    arithmetic: Mapping[str, Any] | None = None,
+) -> list[Problem]:
+    """Problems from a file path, ``hf:<name>``, or a bundled name (``arithmetic``, ``champ``)."""
+    if source == "arithmetic":
+        from soar.data.arithmetic import generate_problems
+
+        return generate_problems(**dict(arithmetic or {}))
+    if source == "champ":
+        from soar.data.champ import load_champ
+
+        return load_champ()
+    if source.startswith("hf:"):
+        return load_hf_dataset(source[3:], hf_split, fields, config=hf_config)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"problem source not found: {source!r} (expected a file, hf:<dataset>, "
+            f"or one of {', '.join(BUNDLED)})"
+        )
+    if path.is_dir():  # a local Hugging Face dataset (saved or a folder of data files)
+        return load_hf_dataset(str(path), hf_split, fields, config=hf_config)
+    suffix = path.suffix.lower()
+    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet}
+    if suffix not in readers:
+        raise DataError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv or .parquet")
+    problems = [record_to_problem(rec, fields, where) for where, rec in readers[suffix](path)]
+    if not problems:
+        raise DataError(f"{path}: no problems in file")
+    return problems
+
+
+def record_to_problem(record: Any, fields: Fields, where: str) -> Problem:
+    """One record as a :class:`Problem`; ``where`` names it in errors (``file:line``)."""
+    if not isinstance(record, Mapping):
+        raise DataError(f"{where}: expected an object with fields, got {type(record).__name__}")
+    question = record.get(fields.question)
+    if not isinstance(question, str) or not question.strip():
+        raise DataError(f"{where}: missing or empty question field {fields.question!r}")
+    answer = record.get(fields.answer)
+    if answer is None or (isinstance(answer, str) and not answer.strip()):
+        solution = record.get(fields.solution)
+        answer = last_boxed(solution) if isinstance(solution, str) else None
+        if answer is None or not answer.strip():
+            raise DataError(
+                f"{where}: no answer: field {fields.answer!r} is missing and field "
+                f"{fields.solution!r} has no \\boxed{{...}} answer"
+            )
+    if isinstance(answer, (dict, list)) or isinstance(answer, bool):
+        raise DataError(f"{where}: answer field {fields.answer!r} must be text or a number, got {answer!r}")
+    used = {fields.question, fields.answer, fields.id}
+    metadata = {k: v for k, v in record.items() if k not in used and _plain(v)}
+    return Problem(
+        question=question.strip(),
+        answer=str(answer).strip(),
+        id=str(record.get(fields.id, "") or ""),
+        metadata=metadata,
+    )
+
+
+def _plain(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _read_jsonl(path: Path) -> Iterable[tuple[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield f"{path}:{number}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+
+
+def _read_json(path: Path) -> Iterable[tuple[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if isinstance(data, dict):  # {"problems": [...]} or {"data": [...]}
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise DataError(f"{path}: expected a list of records, or an object holding exactly one list")
+        data = lists[0]
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a list of records")
+    for index, record in enumerate(data):
+        yield f"{path}: record {index}", record
+
+
+def _read_csv(path: Path) -> Iterable[tuple[str, Any]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        for record in reader:
+            if None in record:  # more cells than header columns
+                raise DataError(f"{path}:{reader.line_num}: more values than header columns")
+            yield f"{path}:{reader.line_num}", record
+
+
+def _read_parquet(path: Path) -> Iterable[tuple[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
+    for index, record in enumerate(table.to_pylist()):
+        yield f"{path}: row {index}", record
+
+
+def load_hf_dataset(name: str, split: str, fields: Fields, config: str | None = None) -> list[Problem]:
+    """A Hugging Face dataset by hub name or local path (``load_dataset`` / ``load_from_disk``)."""
+    import datasets
+
+    local = Path(name).expanduser()
+    try:
+        saved = ("dataset_dict.json", "state.json")  # written by save_to_disk
+        if local.is_dir() and any((local / marker).exists() for marker in saved):
+            loaded = datasets.load_from_disk(str(local))
+            data = loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+        else:
+            data = datasets.load_dataset(name, config, split=split)
+    except Exception as exc:  # network, missing split, bad files: one clear line
+        raise DataError(f"Hugging Face dataset {name!r} (split {split!r}) could not be loaded: {exc}") from None
+    return [record_to_problem(rec, fields, f"{name}[{split}] record {i}") for i, rec in enumerate(data)]
+
+
+def write_jsonl(path: Path, problems: Iterable[Problem]) -> None:
+    """Write problems as JSONL atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for problem in problems:
+            handle.write(json.dumps(problem.to_dict(), ensure_ascii=False) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,70 @@
+r"""The teacher and student prompts of Appendix B.1, verbatim.
+
+The teacher always gets the same prompt (no seed questions: the setup is
+data-free).  The student prompt is used for fail@k filtering, inner-loop
+training and evaluation alike, with ``<QUESTION>`` replaced by the question.
+
+Both are given to the model as the user turn of its chat template, when the
+tokenizer has one (``add_generation_prompt=True``), and as raw text otherwise.
+
+Deviations: the paper's typeset student prompt ends ``Assistant: "``; the
+closing double quote is the end of the string literal in the typesetting, not
+prompt text, so it is left out.  Everything else, the teacher prompt's
+``<question>...<question>`` typo included, is character for character.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+TEACHER_PROMPT = """You are generating a new math problem for a math assistant.
+
+Allowed topics: Algebra, Counting and Probability, Geometry, Intermediate Algebra, Number Theory, Prealgebra, or Precalculus.
+
+Output rules (follow EXACTLY):
+
+- Provide the final formatted problem in this structure: <question>[full math question]<question><answer>\\boxed{[answer]}</answer>
+- Any explanations, steps, or reasoning about the problem goes OUTSIDE the <question> and <answer> tags.
+
+Constraints:
+
+- The problem must be original, challenging, and require at least 2--3 steps of reasoning.
+- Output exactly ONE problem. You MUST follow the specified format EXACTLY.
+
+Begin now:"""
+
+STUDENT_PROMPT = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant "
+    "solves it. The assistant first shows the complete reasoning process step by step, then "
+    "provides the final answer in \\boxed{[answer]}. The assistant must always follow the "
+    "format: 'User: [question] Assistant: [detailed reasoning] The final answer is: "
+    "\\boxed{[answer]}'.\nUser: <QUESTION> Assistant: "
+)
+
+
+class ChatTokenizer(Protocol):
+    chat_template: Any
+
+    def apply_chat_template(self, conversation: Any, **kwargs: Any) -> Any: ...
+
+
+def student_prompt_text(question: str) -> str:
+    """The Appendix B.1 student prompt for ``question`` (before any chat template)."""
+    return STUDENT_PROMPT.replace("<QUESTION>", question)
+
+
+def render(text: str, tokenizer: ChatTokenizer | None) -> str:
+    """``text`` as the user turn of the tokenizer's chat template, ready for generation."""
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        return text
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+    )
+
+
+def teacher_prompt(tokenizer: ChatTokenizer | None = None) -> str:
+    return render(TEACHER_PROMPT, tokenizer)
+
+
+def student_prompt(question: str, tokenizer: ChatTokenizer | None = None) -> str:
+    return render(student_prompt_text(question), tokenizer)

@@ -1,0 +1,1 @@
+"""Side effects behind small interfaces: model loading, generation, training."""

