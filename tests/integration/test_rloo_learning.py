@@ -85,3 +85,18 @@ def test_trainer_logprobs_equal_generator_logprobs(tokenizer):
         assert torch.allclose(logprobs[row, :n], torch.tensor(c.logprobs), atol=1e-4)
         assert mask[row, :n].sum() == n and mask[row, n:].sum() == 0
     assert torch.allclose(logprobs * mask, ref * mask)  # reference = policy before any step
+
+
+def test_generator_stop_strings_and_greedy(tokenizer):
+    model = tiny_model(tokenizer, seed=4)
+    generator = HFGenerator(model, tokenizer, batch_size=4)
+    groups = generator.generate(["hi", "hello there"], 3, SamplingParams(max_new_tokens=30, stop=("e",), seed=0))
+    assert [len(g) for g in groups] == [3, 3]
+    for index, group in enumerate(groups):
+        for c in group:
+            assert c.prompt_index == index and len(c.token_ids) == len(c.logprobs) >= 1
+            if c.finish_reason == "stop":
+                assert c.text.endswith("e") and c.text.count("e") == 1
+            assert tokenizer.pad_token_id not in c.token_ids[:-1]
+    greedy = generator.generate(["hi"], 2, SamplingParams(max_new_tokens=8, greedy=True))
+    assert greedy[0][0].token_ids == greedy[0][1].token_ids

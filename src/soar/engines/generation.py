@@ -98,6 +98,9 @@ class HFGenerator:
                 if token in eos:
                     length, reason = t + 1, "stop"
                     break
+            else:  # a row that a stop string ended is padded up to the batch's longest row
+                while sampling.stop and length and row[length - 1] == tok.pad_token_id:
+                    length -= 1
             ids = row[:length]
             text = tok.decode(ids, skip_special_tokens=True)
             for stop in sampling.stop:
