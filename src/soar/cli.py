@@ -115,9 +115,6 @@ def main(argv: list[str] | None = None) -> Any:
     except SoarError as exc:
         typer.echo(f"soar: error: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("soar: interrupted", err=True)
-        sys.exit(130)
 
 
 if __name__ == "__main__":

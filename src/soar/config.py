@@ -237,7 +237,9 @@ def load_config(
 
 
 def apply_override(config: SoarConfig, dotted_key: str, value: Any) -> SoarConfig:
-    """A copy of ``config`` with ``dotted_key`` set to ``value`` (a string is read as YAML)."""
+    """A copy of ``config`` with ``dotted_key`` set to ``value`` (a string is read as YAML,
+    except for text-typed keys)."""
+    raw = value
     if isinstance(value, str):
         try:
             value = yaml.safe_load(value) if value != "" else ""
@@ -252,8 +254,19 @@ def apply_override(config: SoarConfig, dotted_key: str, value: Any) -> SoarConfi
         node = node[part]
     if parts[-1] not in node:
         raise ConfigError(f"unknown config key {dotted_key!r} (in override --{dotted_key})")
+    if isinstance(raw, str) and raw != "null" and _accepts_text(dotted_key):
+        value = raw  # --out_dir 2024 is the folder "2024", not a number
     node[parts[-1]] = value
     return _build(SoarConfig, tree, prefix="", origin=f"override --{dotted_key}")
+
+
+def _accepts_text(dotted_key: str) -> bool:
+    """Whether the (known) key's type is ``str`` or ``str | None``."""
+    cls: Any = SoarConfig
+    for part in dotted_key.split("."):
+        hint = typing.get_type_hints(cls)[part]
+        cls = hint
+    return hint is str or (typing.get_origin(hint) in (typing.Union, types.UnionType) and str in typing.get_args(hint))
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -102,3 +102,8 @@ def test_yaml_round_trip():
         else:
             again = apply_override(again, key, v if (v := value) is not None else "null")
     assert again == c
+
+
+def test_text_keys_keep_override_text():
+    c = load_config("tiny", overrides={"out_dir": "2024", "model.gguf_file": "7", "data.hf_config": "null"})
+    assert c.out_dir == "2024" and c.model.gguf_file == "7" and c.data.hf_config is None

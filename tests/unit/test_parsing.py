@@ -82,3 +82,11 @@ def test_batch_counts_reasons(parseable):
 
 def test_default_parse_check_uses_the_shared_pool():
     assert parse_teacher_output("<question>A?</question><answer>\\boxed{0.5}</answer>") == QAPair("A?", "0.5")
+
+
+def test_answer_is_never_borrowed_from_a_later_problem(parseable):
+    text = "<question>Q one?</question> no answer here <question>Q two?</question><answer>\\boxed{2}</answer>"
+    [result] = parse_teacher_outputs([text], parseable)
+    assert result.rejection == Rejection.MISSING_ANSWER_TAGS
+    [result] = parse_teacher_outputs(["<question> </question>"], parseable)
+    assert result.rejection == Rejection.EMPTY_QUESTION

@@ -162,3 +162,18 @@ def test_bundled_sources():
     assert champ[0].id == "P_Combinatorics_1" and champ[0].answer == "239"
     assert len({p.id for p in champ}) == 270
     assert len(load_problems("arithmetic", arithmetic={"tiers": ["add2"], "per_tier": 3})) == 3
+
+
+def test_reused_split_keeps_metadata_and_small_sets_split_both_ways(tmp_path):
+    problems = [Problem("a?", "1", "0", {"tier": "x"}), Problem("b?", "2", "1", {"tier": "y"})]
+    first = load_or_make_split(problems, tmp_path, "two", seed=0, test_fraction=0.2)
+    assert len(first.train) == 1 and len(first.test) == 1
+    again = load_or_make_split(problems, tmp_path, "two", seed=0, test_fraction=0.2)
+    assert (again.train, again.test) == (first.train, first.test)
+    assert {p.metadata["tier"] for p in again.train + again.test} == {"x", "y"}
+
+
+def test_numeric_zero_id_is_kept(tmp_path):
+    path = tmp_path / "ids.jsonl"
+    path.write_text('{"question": "a?", "answer": "1", "id": 0}\n{"question": "b?", "answer": "2", "id": 1}\n')
+    assert [p.id for p in load_problems(str(path))] == ["0", "1"]

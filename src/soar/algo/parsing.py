@@ -73,12 +73,13 @@ def _structure(text: str) -> tuple[QAPair | None, Rejection | None]:
     question_match = _QUESTION.search(text)
     if question_match is None:
         return None, Rejection.MISSING_QUESTION_TAGS
-    answer_match = _ANSWER.search(text, question_match.end())
-    if answer_match is None:
-        return None, Rejection.MISSING_ANSWER_TAGS
     question = question_match.group(1).strip()
     if not question:
         return None, Rejection.EMPTY_QUESTION
+    next_question = text.find("<question>", question_match.end())  # an answer belongs to its own question
+    answer_match = _ANSWER.search(text, question_match.end(), next_question if next_question >= 0 else len(text))
+    if answer_match is None:
+        return None, Rejection.MISSING_ANSWER_TAGS
     boxed = last_boxed(answer_match.group(1))
     if boxed is None or not boxed.strip():
         return None, Rejection.MISSING_BOXED

@@ -83,7 +83,7 @@ def record_to_problem(record: Any, fields: Fields, where: str) -> Problem:
         answer = last_boxed(solution) if isinstance(solution, str) else None
         if answer is None or not answer.strip():
             raise DataError(
-                f"{where}: no answer: field {fields.answer!r} is missing and field "
+                f"{where}: no answer: field {fields.answer!r} is missing or empty and field "
                 f"{fields.solution!r} has no \\boxed{{...}} answer"
             )
     if isinstance(answer, (dict, list)) or isinstance(answer, bool):
@@ -93,7 +93,7 @@ def record_to_problem(record: Any, fields: Fields, where: str) -> Problem:
     return Problem(
         question=question.strip(),
         answer=str(answer).strip(),
-        id=str(record.get(fields.id, "") or ""),
+        id="" if record.get(fields.id) is None else str(record.get(fields.id)),
         metadata=metadata,
     )
 

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from soar.data.problems import load_problems, write_jsonl
+from soar.data.problems import write_jsonl
 from soar.errors import DataError
 from soar.types import Problem
 
@@ -37,12 +37,15 @@ def content_key(problems: list[Problem], seed: int, test_fraction: float) -> str
 
 
 def split_problems(problems: list[Problem], seed: int, test_fraction: float = 0.5) -> tuple[list[Problem], list[Problem]]:
-    """Shuffle with ``random.Random(seed)`` and cut: ``round(len * test_fraction)`` go to test."""
+    """Shuffle with ``random.Random(seed)`` and cut: ``round(len * test_fraction)`` go to test
+    (at least one problem on each side)."""
+    if len(problems) < 2:
+        raise DataError(f"need at least 2 problems to split, got {len(problems)}")
     if not 0.0 < test_fraction < 1.0:
         raise DataError(f"data.test_fraction must be between 0 and 1, got {test_fraction}")
     order = list(range(len(problems)))
     random.Random(seed).shuffle(order)
-    n_test = round(len(problems) * test_fraction)
+    n_test = min(max(round(len(problems) * test_fraction), 1), len(problems) - 1)  # both sides non-empty
     test = [problems[i] for i in order[:n_test]]
     train = [problems[i] for i in order[n_test:]]
     return train, test
@@ -59,9 +62,7 @@ def load_or_make_split(
     directory = Path(splits_dir).expanduser() / f"{safe_name}-{key}"
     train_path, test_path, meta_path = directory / "train.jsonl", directory / "test.jsonl", directory / "split.json"
     if meta_path.exists():
-        train = load_problems(str(train_path))
-        test = load_problems(str(test_path))
-        return Split(train=train, test=test, directory=directory)
+        return Split(train=_read_split(train_path), test=_read_split(test_path), directory=directory)
     train, test = split_problems(problems, seed, test_fraction)
     write_jsonl(train_path, train)
     write_jsonl(test_path, test)
@@ -69,3 +70,9 @@ def load_or_make_split(
             "train": len(train), "test": len(test)}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")  # written last: marks the split complete
     return Split(train=train, test=test, directory=directory)
+
+
+def _read_split(path: Path) -> list[Problem]:
+    """Read back what :func:`write_jsonl` wrote (the exact inverse, metadata included)."""
+    with path.open(encoding="utf-8") as handle:
+        return [Problem.from_dict(json.loads(line)) for line in handle if line.strip()]

@@ -113,7 +113,7 @@ class HFGenerator:
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     ids = model.generation_config.eos_token_id if getattr(model, "generation_config", None) else None
-    ids = ids if isinstance(ids, list) else [ids] if ids is not None else []
+    ids = list(ids) if isinstance(ids, list) else [ids] if ids is not None else []  # never the config's own list
     if tokenizer.eos_token_id is not None:
         ids.append(tokenizer.eos_token_id)
     return [i for i in ids if i is not None]

@@ -23,6 +23,7 @@ import importlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -107,9 +108,14 @@ class KillablePool:
         self.timeout_s = float(timeout_s)
         self.max_calls_per_worker = max_calls_per_worker
         self.stats = PoolStats()
+        self._lock = threading.Lock()  # one map at a time: calls and pipes are paired by order
         self._workers = [self._start() for _ in range(workers)]
-        for worker in self._workers:  # started together, awaited together
-            self._await_ready(worker)
+        try:
+            for worker in self._workers:  # started together, awaited together
+                self._await_ready(worker)
+        except RuntimeError:
+            self.close()
+            raise
 
     def _start(self) -> _Worker:
         to_child_r, to_child_w = os.pipe()
@@ -127,7 +133,11 @@ class KillablePool:
         return _Worker(process=process, conn=conn)  # type: ignore[arg-type]
 
     def _await_ready(self, worker: _Worker) -> None:
-        if not worker.conn.poll(60) or worker.conn.recv() != "ready":
+        try:
+            ready = worker.conn.poll(60) and worker.conn.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
             raise RuntimeError(f"verifier worker failed to start (ops module {self.ops_module!r})")
 
     def _replace(self, index: int) -> None:
@@ -145,6 +155,10 @@ class KillablePool:
 
     def map(self, op: str, args_list: Sequence[tuple]) -> list[Any]:
         """Results of ``op`` on every argument tuple, in order (``None`` on failure)."""
+        with self._lock:
+            return self._map(op, args_list)
+
+    def _map(self, op: str, args_list: Sequence[tuple]) -> list[Any]:
         started = time.perf_counter()
         results: list[Any] = [None] * len(args_list)
         pending = deque(range(len(args_list)))
@@ -156,7 +170,13 @@ class KillablePool:
                         self._replace(w)
                         worker = self._workers[w]
                     i = pending.popleft()
-                    worker.conn.send((op, args_list[i]))
+                    try:
+                        worker.conn.send((op, args_list[i]))
+                    except OSError:  # the worker died while idle: replace it, send again
+                        self.stats.crashes += 1
+                        self._replace(w)
+                        worker = self._workers[w]
+                        worker.conn.send((op, args_list[i]))
                     worker.calls += 1
                     busy[w] = (i, time.monotonic() + self.timeout_s)
             next_deadline = min(deadline for _, deadline in busy.values())
