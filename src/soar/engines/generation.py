@@ -64,6 +64,8 @@ class HFGenerator:
     def _batch(self, prompt_ids: list[list[int]], sampling: SamplingParams) -> list[Completion]:
         import torch
 
+        from soar.algo.losses import token_logprobs
+
         tok = self.tokenizer
         width = max(len(ids) for ids in prompt_ids)
         pad = tok.pad_token_id
@@ -88,8 +90,7 @@ class HFGenerator:
         if was_training:
             self.model.train()
         new_tokens = result.sequences[:, width:]
-        logits = torch.stack(result.logits, dim=1).float()  # (batch, steps, vocab), unprocessed
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+        logprobs = token_logprobs(torch.stack(result.logits, dim=1), new_tokens)  # unprocessed logits
         eos = set(_eos_ids(self.model, tok))
         completions = []
         for row, row_logprobs in zip(new_tokens.tolist(), logprobs.tolist()):
