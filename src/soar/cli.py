@@ -109,6 +109,25 @@ def smoke(
     run_smoke(cfg, n_problems=problems, n_samples=samples)
 
 
+@app.command("train", context_settings=OVERRIDES)
+def train(
+    ctx: typer.Context,
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: out_dir/soar-DATE-TIME)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
+) -> None:
+    """Run SOAR (Algorithm 1): teacher generation, inner student RL, grounded rewards, promotion, teacher RL."""
+    from soar.loops.train import train as run_train
+
+    if resume is not None:
+        if preset or config or ctx.args or out:
+            raise ConfigError("--resume continues a run with its saved config; drop --preset/--config/--out/overrides")
+        run_train(resume=resume)
+    else:
+        run_train(resolve_config(preset, config, ctx.args), out=out)
+
+
 def main(argv: list[str] | None = None) -> Any:
     try:
         return app(args=argv, prog_name="soar")

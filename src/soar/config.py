@@ -179,6 +179,11 @@ class ComputeConfig:
     seed: int = 0
     threads: int = 0
     """torch CPU threads; 0 leaves torch's default."""
+    generator: Literal["hf", "vllm"] = "hf"
+    """``hf``: transformers with soar's decoding loop (CPU or GPU); ``vllm``: the optional extra (GPU)."""
+    generation_batch_size: int = 64
+    """Sequences decoded together by the ``hf`` generator (its KV cache: rows x (prompt + max_new_tokens))."""
+    vllm_gpu_memory_utilization: float = 0.5
 
 
 @dataclass

@@ -15,6 +15,7 @@ prompt text, so it is left out.  Everything else, the teacher prompt's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 TEACHER_PROMPT = """You are generating a new math problem for a math assistant.
@@ -53,12 +54,18 @@ def student_prompt_text(question: str) -> str:
     return STUDENT_PROMPT.replace("<QUESTION>", question)
 
 
-def render(text: str, tokenizer: ChatTokenizer | None) -> str:
-    """``text`` as the user turn of the tokenizer's chat template, ready for generation."""
+def render(text: str, tokenizer: ChatTokenizer | None, history: Sequence[tuple[str, str]] = ()) -> str:
+    """``text`` as the user turn of the tokenizer's chat template, ready for generation.
+
+    ``history``: earlier (user, assistant) turns.  Without a chat template the
+    turns are joined with newlines.
+    """
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-        return text
+        return "".join(f"{user}\n{assistant}\n" for user, assistant in history) + text
+    messages = [{"role": role, "content": content} for turn in history
+                for role, content in zip(("user", "assistant"), turn)]
     return tokenizer.apply_chat_template(
-        [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        messages + [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
     )
 
 

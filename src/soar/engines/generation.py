@@ -22,6 +22,8 @@ class SamplingParams:
     """Generation of a sequence ends after any of these strings (kept in the text)."""
     greedy: bool = False
     seed: int | None = None
+    ignore_eos: bool = False
+    """Keep sampling past EOS up to ``max_new_tokens`` (benchmarks: a fixed amount of work)."""
 
 
 @dataclass
@@ -37,79 +39,73 @@ class Completion:
 class Generator(Protocol):
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[Completion]]: ...
 
+    def generate_tokens(self, prompt_ids: list[list[int]], n: int, sampling: SamplingParams) -> list[list[Completion]]: ...
+
 
 class HFGenerator:
-    """transformers ``generate`` with a KV cache, left padding and length-sorted batches."""
+    """A transformers model sampled by :func:`soar.engines.decoding.decode`.
 
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 32) -> None:
+    Jobs (prompt, sample) are sorted by prompt length and cut into batches of
+    ``batch_size`` rows; in each batch every distinct prompt is prefilled once.
+    Greedy decoding runs one row per prompt and copies it ``n`` times.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
 
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[Completion]]:
-        import torch
-
         encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        jobs = sorted(((i, s) for i in range(len(prompts)) for s in range(n)), key=lambda job: len(encoded[job[0]]))
-        out: list[list[Completion]] = [[] for _ in prompts]
-        if sampling.seed is not None:
-            torch.manual_seed(sampling.seed)
-        for start in range(0, len(jobs), self.batch_size):
-            chunk = jobs[start:start + self.batch_size]
-            for (index, _), completion in zip(chunk, self._batch([encoded[i] for i, _ in chunk], sampling)):
-                completion.prompt_index = index
-                out[index].append(completion)
-        return out
+        return self.generate_tokens(encoded, n, sampling)
 
-    def _batch(self, prompt_ids: list[list[int]], sampling: SamplingParams) -> list[Completion]:
+    def generate_tokens(self, prompt_ids: list[list[int]], n: int, sampling: SamplingParams) -> list[list[Completion]]:
+        """:meth:`generate` on prompts given as token ids (exactly the context the trainer will see)."""
         import torch
 
-        from soar.algo.losses import token_logprobs
-
-        tok = self.tokenizer
-        width = max(len(ids) for ids in prompt_ids)
-        pad = tok.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompt_ids], device=self.model.device)
-        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids], device=self.model.device)
-        kwargs: dict[str, Any] = dict(
-            max_new_tokens=sampling.max_new_tokens,
-            pad_token_id=pad,
-            return_dict_in_generate=True,
-            output_logits=True,
-        )
-        if sampling.greedy or sampling.temperature == 0:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
-        if sampling.stop:
-            kwargs.update(stop_strings=list(sampling.stop), tokenizer=tok)
+        greedy = sampling.greedy or sampling.temperature == 0
+        draws = 1 if greedy else n
+        jobs = sorted(((i, s) for i in range(len(prompt_ids)) for s in range(draws)), key=lambda job: len(prompt_ids[job[0]]))
+        out: list[list[Completion]] = [[] for _ in prompt_ids]
+        device = next(self.model.parameters()).device
+        rng = torch.Generator(device=device).manual_seed(sampling.seed) if sampling.seed is not None else None
         was_training = self.model.training
         self.model.eval()
-        with torch.no_grad():
-            result = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-        if was_training:
-            self.model.train()
-        new_tokens = result.sequences[:, width:]
-        logprobs = token_logprobs(torch.stack(result.logits, dim=1), new_tokens)  # unprocessed logits
-        eos = set(_eos_ids(self.model, tok))
+        try:
+            for start in range(0, len(jobs), self.batch_size):
+                chunk = [index for index, _ in jobs[start:start + self.batch_size]]
+                distinct = sorted(set(chunk))
+                rows = [distinct.index(index) for index in chunk]
+                for index, completion in zip(chunk, self._batch([prompt_ids[i] for i in distinct], rows, sampling, greedy, rng)):
+                    completion.prompt_index = index
+                    out[index].extend([_copy(completion) for _ in range(n)] if greedy else [completion])
+        finally:
+            if was_training:
+                self.model.train()
+        return out
+
+    def _batch(self, prompt_ids: list[list[int]], rows: list[int], sampling: SamplingParams, greedy: bool,
+               rng: Any) -> list[Completion]:
+        from soar.engines.decoding import decode
+
+        tok = self.tokenizer
+        decoded = decode(self.model, tok, prompt_ids, rows, max_new_tokens=sampling.max_new_tokens,
+                         temperature=sampling.temperature, top_p=sampling.top_p, greedy=greedy,
+                         stop=tuple(sampling.stop), eos_ids=set() if sampling.ignore_eos else set(_eos_ids(self.model, tok)), pad_id=tok.pad_token_id,
+                         rng=rng)
         completions = []
-        for row, row_logprobs in zip(new_tokens.tolist(), logprobs.tolist()):
-            length, reason = len(row), "length"
-            for t, token in enumerate(row):
-                if token in eos:
-                    length, reason = t + 1, "stop"
-                    break
-            else:  # a row that a stop string ended is padded up to the batch's longest row
-                while sampling.stop and length and row[length - 1] == tok.pad_token_id:
-                    length -= 1
-            ids = row[:length]
-            text = tok.decode(ids, skip_special_tokens=True)
+        for d in decoded:
+            text = tok.decode(d.token_ids, skip_special_tokens=True)
             for stop in sampling.stop:
                 cut = text.find(stop)
                 if cut >= 0:
-                    text, reason = text[: cut + len(stop)], "stop"
-            completions.append(Completion(-1, text, ids, row_logprobs[:length], reason))
+                    text = text[: cut + len(stop)]
+            completions.append(Completion(-1, text, d.token_ids, d.logprobs, "stop" if d.stopped else "length"))
         return completions
+
+
+def _copy(c: Completion) -> Completion:
+    return Completion(c.prompt_index, c.text, list(c.token_ids), list(c.logprobs), c.finish_reason)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
@@ -118,3 +114,13 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     if tokenizer.eos_token_id is not None:
         ids.append(tokenizer.eos_token_id)
     return [i for i in ids if i is not None]
+
+
+def build_generator(compute: Any, model: Any, tokenizer: Any, model_path: str | None = None) -> Generator:
+    """The generator ``compute.generator`` names, over ``model`` (``hf``) or ``model_path`` (``vllm``)."""
+    if compute.generator == "vllm":
+        from soar.engines.vllm_generator import VLLMGenerator
+
+        return VLLMGenerator(model_path or model.name_or_path, gpu_memory_utilization=compute.vllm_gpu_memory_utilization,
+                             seed=compute.seed)
+    return HFGenerator(model, tokenizer, batch_size=compute.generation_batch_size)

@@ -1,0 +1,165 @@
+"""A lean sampling loop for transformers causal LMs (what ``HFGenerator`` runs).
+
+Why by hand rather than ``model.generate``: profiled on SmolLM2-135M, batch
+128, 2-core CPU, ``generate`` spent 37% of its time growing the KV cache with
+``torch.cat`` (the whole cache is copied every token), 19% drawing 49k
+exponentials per row inside ``torch.multinomial``, re-ran the prompt prefill
+once per sample although SOAR draws 8-32 samples of each prompt, and kept
+finished rows in the batch.  This loop keeps the model's own forward pass and
+attention kernels and changes only those four things:
+
+* a preallocated KV cache (a ``DynamicLayer`` whose ``update`` writes into a
+  buffer sized prompt + max_new_tokens and returns views);
+* each distinct prompt is prefilled once and its cache rows are repeated for
+  its samples;
+* sampling by inverse CDF (one uniform per row, ``searchsorted`` on the
+  cumulative probabilities), exact for the same distribution; top-p by sorting;
+* finished rows (EOS or a stop string) are dropped from the batch once half of
+  them are done.
+
+Log-probs are those of the sampled token under the unmodified (temperature-1)
+policy, as the trainer computes them, so they can be compared directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+
+
+class _BufferLayer(DynamicLayer):
+    """A cache layer with a fixed-size buffer: ``update`` writes in place, no concatenation."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self.length = 0
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        self.dtype, self.device = key_states.dtype, key_states.device
+        b, h, _, d = key_states.shape
+        self.key_buffer = key_states.new_empty(b, h, self.capacity, d)
+        self.value_buffer = value_states.new_empty(b, value_states.shape[1], self.capacity, value_states.shape[3])
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self.length + key_states.shape[-2]
+        if end > self.capacity:
+            raise RuntimeError(f"KV buffer full: {end} > {self.capacity} positions")
+        self.key_buffer[:, :, self.length:end] = key_states
+        self.value_buffer[:, :, self.length:end] = value_states
+        self.length = end
+        self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized:
+            self.key_buffer, self.value_buffer = self.key_buffer[indices], self.value_buffer[indices]
+            self.keys, self.values = self.key_buffer[:, :, :self.length], self.value_buffer[:, :, :self.length]
+
+
+class BufferCache(DynamicCache):
+    def __init__(self, num_layers: int, capacity: int) -> None:  # noqa: D107 - skip DynamicCache's own init
+        Cache.__init__(self, layers=[_BufferLayer(capacity) for _ in range(num_layers)])
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_p: float, greedy: bool,
+                rng: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(tokens, logprobs)`` for one step: ``logits`` (rows, vocab), float32.
+
+    ``logprobs`` are under the raw logits (temperature 1), whatever the sampling temperature.
+    """
+    logits = logits.float()
+    log_norm = torch.logsumexp(logits, dim=-1)
+    if greedy or temperature <= 0:
+        tokens = logits.argmax(dim=-1)
+    else:
+        scaled = logits / temperature if temperature != 1.0 else logits
+        probs = torch.softmax(scaled, dim=-1)
+        order = None
+        if top_p < 1.0:
+            probs, order = probs.sort(dim=-1, descending=True)
+            mass_before = probs.cumsum(dim=-1) - probs
+            probs = probs.masked_fill(mass_before >= top_p, 0.0)  # keep the smallest prefix with mass >= top_p
+        cdf = probs.cumsum(dim=-1)
+        u = torch.rand(cdf.shape[0], 1, generator=rng, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
+        tokens = torch.searchsorted(cdf, u).squeeze(1).clamp_(max=cdf.shape[1] - 1)
+        if order is not None:
+            tokens = order.gather(1, tokens[:, None]).squeeze(1)
+    logprobs = logits.gather(1, tokens[:, None]).squeeze(1) - log_norm
+    return tokens, logprobs
+
+
+@dataclass
+class Decoded:
+    token_ids: list[int]
+    logprobs: list[float]
+    stopped: bool
+
+
+@torch.inference_mode()
+def decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int], *, max_new_tokens: int,
+           temperature: float, top_p: float, greedy: bool, stop: tuple[str, ...], eos_ids: set[int],
+           pad_id: int, rng: torch.Generator | None) -> list[Decoded]:
+    """Sample one continuation per entry of ``rows`` (an index into ``prompts``)."""
+    device = next(model.parameters()).device
+    width = max(len(p) for p in prompts)
+    capacity = width + max_new_tokens
+    # prefill each distinct prompt once (left padded)
+    ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], device=device)
+    mask = torch.zeros(len(prompts), capacity, dtype=torch.long, device=device)
+    for i, p in enumerate(prompts):
+        mask[i, width - len(p):width] = 1
+    positions = (mask[:, :width].cumsum(dim=1) - 1).clamp(min=0)
+    cache = BufferCache(model.config.get_text_config().num_hidden_layers, capacity)
+    out = model(input_ids=ids, attention_mask=mask[:, :width], position_ids=positions, past_key_values=cache,
+                use_cache=True, logits_to_keep=1)
+    select = torch.tensor(rows, device=device)
+    cache.batch_select_indices(select)
+    logits, mask, position = out.logits[:, -1][select], mask[select], positions[:, -1][select]
+    del out
+
+    results = [Decoded([], [], False) for _ in rows]
+    alive = list(range(len(rows)))  # result index of each batch row
+    tail = max((len(s) for s in stop), default=0) + 2
+    length = width
+    for _ in range(max_new_tokens):
+        tokens, logprobs = sample_next(logits, temperature, top_p, greedy, rng)
+        keep = []
+        for row, (token, logprob) in enumerate(zip(tokens.tolist(), logprobs.tolist())):
+            result = results[alive[row]]
+            if result.stopped:  # finished earlier, still in the batch until the next compaction
+                continue
+            result.token_ids.append(token)
+            result.logprobs.append(logprob)
+            if token in eos_ids or (stop and _hits_stop(tokenizer, result.token_ids[-tail:], stop)):
+                result.stopped = True
+            else:
+                keep.append(row)
+        if not keep:
+            break
+        if len(keep) <= len(alive) // 2:  # drop finished rows
+            index = torch.tensor(keep, device=device)
+            cache.batch_select_indices(index)
+            tokens, mask, position = tokens[index], mask[index], position[index]
+            alive = [alive[row] for row in keep]
+        mask[:, length] = 1
+        length += 1
+        position = position + 1
+        out = model(input_ids=tokens[:, None], attention_mask=mask[:, :length], position_ids=position[:, None],
+                    past_key_values=cache, use_cache=True)
+        logits = out.logits[:, -1]
+    return results
+
+
+def _hits_stop(tokenizer: Any, tail_ids: list[int], stop: tuple[str, ...]) -> bool:
+    text = tokenizer.decode(tail_ids, skip_special_tokens=True)
+    return any(s in text for s in stop)

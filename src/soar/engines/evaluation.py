@@ -1,0 +1,64 @@
+"""Scoring a policy on real problems: greedy accuracy and sampled correct counts.
+
+Greedy accuracy is the paper's measure of a student (Section 3.2: "average
+greedy success" on the reward questions Q_R; Appendix B.6: greedy decoding on
+Q_R to reduce noise; the promoted student is picked by greedy accuracy on the
+train set).  A reply counts as a success when the Appendix B.3 reward gives it
+full marks: a ``\\boxed{}`` answer that Math-Verify matches to the gold answer
+(120 under ``kind="paper"``, 1 under ``kind="binary"``; with
+``require_boxed=False`` an un-boxed reply is judged on the answer Math-Verify
+extracts from its text).  Sampled counts feed pass@k (Appendix B.7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from soar.data.prompts import student_prompt
+from soar.engines.generation import Generator, SamplingParams
+from soar.math.verify import PAPER_CORRECT, Verifier
+from soar.types import Problem
+
+
+@dataclass
+class Scored:
+    """Per-problem results: ``correct[i]`` successes among ``samples`` replies to problem ``i``."""
+
+    correct: list[int]
+    samples: int
+    replies: list[list[str]]
+
+    @property
+    def accuracy(self) -> float:
+        """Mean success rate over problems and replies (greedy: the share of problems solved)."""
+        return sum(self.correct) / (self.samples * len(self.correct)) if self.correct else 0.0
+
+
+def _score(generator: Generator, tokenizer: Any, problems: list[Problem], verifier: Verifier, n: int,
+           sampling: SamplingParams, require_boxed: bool, kind: str) -> Scored:
+    prompts = [student_prompt(p.question, tokenizer) for p in problems]
+    groups = generator.generate(prompts, n, sampling)
+    replies = [[c.text for c in group] for group in groups]
+    flat = [text for group in replies for text in group]
+    golds = [p.answer for p, group in zip(problems, replies) for _ in group]
+    rewards = verifier.math_rewards(flat, golds, require_boxed=require_boxed, kind=kind)
+    full = 1.0 if kind == "binary" else PAPER_CORRECT
+    correct, at = [], 0
+    for group in replies:
+        correct.append(sum(r == full for r in rewards[at:at + len(group)]))
+        at += len(group)
+    return Scored(correct, n, replies)
+
+
+def greedy_accuracy(generator: Generator, tokenizer: Any, problems: list[Problem], verifier: Verifier, *,
+                    max_new_tokens: int, require_boxed: bool = True, kind: str = "paper") -> Scored:
+    """One greedy reply per problem (student prompt), batched by the generator; ``.accuracy`` in [0, 1]."""
+    return _score(generator, tokenizer, problems, verifier, 1, SamplingParams(max_new_tokens=max_new_tokens, greedy=True),
+                  require_boxed, kind)
+
+
+def sampled_correct(generator: Generator, tokenizer: Any, problems: list[Problem], verifier: Verifier, *, n: int,
+                    sampling: SamplingParams, require_boxed: bool = True, kind: str = "paper") -> Scored:
+    """``n`` sampled replies per problem; ``.correct`` is what :func:`soar.math.passk.mean_pass_at_k` takes."""
+    return _score(generator, tokenizer, problems, verifier, n, sampling, require_boxed, kind)

@@ -1,0 +1,191 @@
+"""Generation with vLLM (the optional ``vllm`` extra), behind the same interface as ``HFGenerator``.
+
+``VLLMGenerator.generate(prompts, n, sampling)`` returns, for every prompt, ``n``
+:class:`~soar.engines.generation.Completion` records like the transformers
+generator: prompts tokenized without special tokens, stop strings kept in the
+text, EOS kept in ``token_ids``, one log-prob per generated token.  The engine
+lives in this process next to the trainer ("colocate" mode) and is refreshed in
+place after each optimiser step: :meth:`load_weights` for full fine-tuning,
+:meth:`set_lora` for a saved PEFT adapter.
+
+Written against vLLM's public API as documented for 0.8-0.11 (V1 engine) and
+checked against the 0.14-0.2x docs: ``vllm.LLM(model, dtype, seed,
+gpu_memory_utilization, max_model_len, enable_lora, max_lora_rank)``,
+``LLM.generate(prompts, sampling_params, use_tqdm, lora_request)`` with
+``{"prompt_token_ids": ...}`` prompts, ``vllm.SamplingParams(n, temperature, top_p,
+max_tokens, stop, include_stop_str_in_output, seed, logprobs=0)``,
+``CompletionOutput.{text, token_ids, logprobs, finish_reason}``,
+``vllm.lora.request.LoRARequest(name, int_id, path)`` and ``LLM.reset_prefix_cache()``.
+
+Version-sensitive calls:
+
+* Weight refresh copies TRL's colocate mode (``trl/generation/vllm_generation.py``,
+  ``VLLMGeneration.sync_weights``; formerly ``GRPOTrainer._move_model_to_vllm``):
+  ``llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights(...)``
+  then ``llm.reset_prefix_cache()``.  That private path exists in V0 and in V1 only
+  while the engine core runs in this process, so an engine built here sets
+  ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (unless already set).  When the model is in
+  another process (a user-supplied multiprocess ``LLM``) the weights go through
+  ``LLM.collective_rpc(callable)`` as CPU tensors, which vLLM >= 0.9 allows only with
+  ``VLLM_ALLOW_INSECURE_SERIALIZATION=1``.
+* ``llm.llm_engine.remove_lora(id)`` frees the previous adapter version.
+
+Deviations from ``HFGenerator``:
+
+* Log-probs are vLLM's: the V1 engine returns raw log-probs (temperature-1 logits,
+  before top-p; ``logprobs_mode="raw_logprobs"``, the default since 0.10), as here.
+  The legacy V0 engine (``VLLM_USE_V1=0``, vLLM < 0.11) returns log-probs *after*
+  temperature and top-p, which differ whenever ``temperature != 1`` or ``top_p < 1``.
+* Greedy decoding (``sampling.greedy`` or temperature < 1e-5) generates once and repeats
+  the completion ``n`` times, since vLLM refuses ``n > 1`` with temperature 0.
+* ``seed`` is per request: prompt ``i`` uses seeds ``seed + i*n`` .. ``seed + i*n + n-1``,
+  so results are reproducible but not the same samples as ``HFGenerator`` draws.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from soar.engines.generation import Completion, SamplingParams
+from soar.errors import SoarError
+
+Weights = Mapping[str, Any] | Iterable[tuple[str, Any]]
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as exc:
+        raise SoarError(
+            f"the vLLM generator needs vLLM, which is not installed ({exc}); "
+            "install it on a GPU machine with: pip install 'soar[vllm]'"
+        ) from None
+    return vllm
+
+
+class VLLMGenerator:
+    """vLLM ``LLM.generate`` with per-token log-probs, in-place weight refresh and LoRA routing."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | Any,
+        *,
+        dtype: str = "bfloat16",
+        gpu_memory_utilization: float = 0.5,
+        max_model_len: int | None = None,
+        enable_lora: bool = False,
+        max_lora_rank: int = 16,
+        seed: int = 0,
+        **engine_kwargs: Any,
+    ) -> None:
+        """``model``: a model directory (e.g. ``converted_copy``'s) or hub id, or an existing ``vllm.LLM``.
+
+        The remaining arguments go to ``vllm.LLM`` when it is built here (and
+        are ignored for an existing one); ``engine_kwargs`` passes anything else
+        (``enforce_eager=True``, ``max_num_seqs``...).
+        """
+        building = isinstance(model, (str, os.PathLike))
+        if building:  # keep the engine core in this process, so load_weights can reach the model
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        self._vllm = _import_vllm()
+        if building:
+            model = self._vllm.LLM(
+                model=str(model), dtype=dtype, seed=seed, gpu_memory_utilization=gpu_memory_utilization,
+                max_model_len=max_model_len, enable_lora=enable_lora, max_lora_rank=max_lora_rank,
+                **engine_kwargs,
+            )
+        self.llm = model
+        self.tokenizer = self.llm.get_tokenizer()
+        self._lora: Any = None  # the LoRARequest generation goes through, or None for the base model
+        self._lora_version = 0
+
+    # -- generation --------------------------------------------------------
+    def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[Completion]]:
+        return self.generate_tokens([self.tokenizer.encode(p, add_special_tokens=False) for p in prompts], n, sampling)
+
+    def generate_tokens(self, prompt_ids: list[list[int]], n: int, sampling: SamplingParams) -> list[list[Completion]]:
+        greedy = sampling.greedy or sampling.temperature < 1e-5  # vLLM's own threshold for greedy
+        params = [self._params(sampling, greedy, n, i) for i in range(len(prompt_ids))]
+        inputs = [{"prompt_token_ids": list(ids)} for ids in prompt_ids]
+        results = self.llm.generate(inputs, params, use_tqdm=False, lora_request=self._lora)
+        out: list[list[Completion]] = []
+        for index, result in enumerate(results):
+            completions = [_completion(index, c) for c in result.outputs]
+            if greedy:  # one deterministic completion, repeated (as independent copies)
+                completions = [replace(completions[0], token_ids=list(completions[0].token_ids),
+                                       logprobs=list(completions[0].logprobs)) for _ in range(n)]
+            out.append(completions)
+        return out
+
+    def _params(self, sampling: SamplingParams, greedy: bool, n: int, index: int) -> Any:
+        return self._vllm.SamplingParams(
+            n=1 if greedy else n,
+            temperature=0.0 if greedy else sampling.temperature,
+            top_p=1.0 if greedy else sampling.top_p,
+            max_tokens=sampling.max_new_tokens,
+            stop=list(sampling.stop) or None,
+            ignore_eos=sampling.ignore_eos,
+            include_stop_str_in_output=True,
+            seed=None if sampling.seed is None else sampling.seed + index * n,
+            logprobs=0,  # only the sampled token's log-prob
+        )
+
+    # -- weight refresh ------------------------------------------------------
+    def load_weights(self, named_tensors: Weights) -> None:
+        """Copy full-model weights (``named_parameters()`` or a state dict) into the engine, in place.
+
+        Names are Hugging Face names; vLLM's ``load_weights`` maps them onto its
+        fused layers (``qkv_proj``, ``gate_up_proj``) and skips a tied ``lm_head``.
+        The prefix cache is reset, since cached KV blocks came from the old weights.
+        """
+        items = named_tensors.items() if isinstance(named_tensors, Mapping) else named_tensors
+        weights = [(name.removeprefix("_orig_mod."), tensor.detach()) for name, tensor in items]
+        model = self._local_model()
+        if model is not None:
+            model.load_weights(weights)
+        else:
+            self.llm.collective_rpc(_load_on_worker, args=([(n, t.cpu()) for n, t in weights],))
+        self.llm.reset_prefix_cache()
+
+    def _local_model(self) -> Any:
+        """The engine's ``nn.Module`` when it lives in this process (V0, or V1 without multiprocessing)."""
+        try:
+            return self.llm.llm_engine.model_executor.driver_worker.model_runner.model
+        except AttributeError:
+            return None
+
+    def set_lora(self, path: str | os.PathLike[str] | None) -> None:
+        """Generate through the PEFT adapter saved in ``path`` from now on, or the base model if None.
+
+        Every call with a path is a new adapter version with a fresh integer id
+        and name (vLLM caches adapters by id, so reusing one would keep serving the
+        old weights); the previous version is removed from the engine.
+        """
+        previous = self._lora
+        if path is None:
+            self._lora = None
+        else:
+            from vllm.lora.request import LoRARequest
+
+            self._lora_version += 1
+            version = self._lora_version
+            self._lora = LoRARequest(f"soar-lora-{version}", version, str(Path(path).resolve()))
+        if previous is not None:
+            self.llm.llm_engine.remove_lora(previous.lora_int_id)
+
+
+def _completion(index: int, output: Any) -> Completion:
+    ids = list(output.token_ids)
+    steps = output.logprobs or []
+    logprobs = [float(step[token].logprob) for token, step in zip(ids, steps)]
+    reason = "stop" if output.finish_reason == "stop" else "length"
+    return Completion(index, output.text, ids, logprobs, reason)
+
+
+def _load_on_worker(worker: Any, weights: list[tuple[str, Any]]) -> None:
+    """Runs inside a vLLM worker process (``collective_rpc``): load ``weights`` into its model."""
+    worker.model_runner.model.load_weights(weights)

@@ -1,0 +1,135 @@
+"""A SOAR run directory: config, metrics, questions, promotion questions, checkpoints.
+
+Layout::
+
+    RUN/config.yaml                  resolved config of the run
+    RUN/metrics.jsonl                one record per completed outer step
+    RUN/questions/step_NNNN.jsonl    every accepted QA pair of the step, with dataset index and reward
+    RUN/promotion_questions.jsonl    PQ: the datasets that led to promotions, with step and stage
+    RUN/tensorboard/                 event files (when tensorboard is installed)
+    RUN/checkpoints/step_NNNN/       teacher.pt, students.pt, state.json
+    RUN/checkpoints/latest           name of the last complete checkpoint
+
+Crash safety: a checkpoint is written to a temporary folder and renamed into
+place, then ``latest`` is replaced atomically (``os.replace``); older
+checkpoints are removed only after that.  A step's records (questions,
+metrics, PQ) are written just before its checkpoint; on resume every record of
+a step later than the last complete checkpoint is dropped (and a line torn by
+a kill is skipped), so a kill at any moment leaves records and checkpoint in
+agreement and no promoted question that the checkpoint knows of is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from soar.errors import SoarError
+
+
+class RunDir:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.questions = self.path / "questions"
+        self.checkpoints = self.path / "checkpoints"
+
+    def create(self, config_yaml: str) -> None:
+        if (self.checkpoints / "latest").exists() or (self.path / "metrics.jsonl").exists():
+            raise SoarError(f"{self.path} already holds a run; continue it with --resume {self.path} or pick another --out")
+        self.questions.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(exist_ok=True)
+        write_atomic(self.path / "config.yaml", config_yaml)
+
+    # -- records ---------------------------------------------------------------
+    def append(self, name: str, records: list[dict[str, Any]]) -> None:
+        with open(self.path / name, "a", encoding="utf-8") as f:
+            for record in records:
+                f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def write_questions(self, step: int, records: list[dict[str, Any]]) -> None:
+        lines = "".join(json.dumps(r) + "\n" for r in records)
+        write_atomic(self.questions / f"step_{step:04d}.jsonl", lines)
+
+    def read(self, name: str) -> list[dict[str, Any]]:
+        path = self.path / name
+        if not path.exists():
+            return []
+        records = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut by a kill mid-write
+                    raise SoarError(f"{path}:{number}: not a JSON record (was the run killed while writing?)") from None
+        return records
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records of steps after ``step`` (written by a step whose checkpoint never completed)."""
+        for name in ("metrics.jsonl", "promotion_questions.jsonl"):
+            path = self.path / name
+            if path.exists():
+                kept = [r for r in self._read_lenient(path) if r.get("step", -1) <= step]
+                write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
+        for file in self.questions.glob("step_*.jsonl"):
+            if int(file.stem.split("_")[1]) > step:
+                file.unlink()
+
+    @staticmethod
+    def _read_lenient(path: Path) -> list[dict[str, Any]]:
+        records = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # the torn last line of a killed write
+        return records
+
+    # -- checkpoints -----------------------------------------------------------
+    def save_checkpoint(self, step: int, tensors: dict[str, Any], state: dict[str, Any]) -> None:
+        import torch
+
+        name = f"step_{step:04d}"
+        tmp = self.checkpoints / (name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for key, value in tensors.items():
+            torch.save(value, tmp / f"{key}.pt")
+        (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+        final = self.checkpoints / name
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        write_atomic(self.checkpoints / "latest", name)
+        for old in self.checkpoints.iterdir():
+            if old.name not in (name, "latest"):
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+
+    def latest_checkpoint(self) -> Path | None:
+        pointer = self.checkpoints / "latest"
+        if not pointer.exists():
+            return None
+        folder = self.checkpoints / pointer.read_text(encoding="utf-8").strip()
+        if not (folder / "state.json").exists():
+            raise SoarError(f"{pointer} names {folder.name}, which is incomplete or missing")
+        return folder
+
+    def load_checkpoint(self, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        import torch
+
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        tensors = {p.stem: torch.load(p, weights_only=True) for p in folder.glob("*.pt")}
+        return tensors, state
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

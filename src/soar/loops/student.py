@@ -1,0 +1,176 @@
+"""The inner loop: train a copy of the baseline student on one synthetic dataset, score it on Q_R.
+
+``StudentJob`` and ``StudentResult`` are plain, serialisable records (no
+tensors, no engines), so a pool can ship jobs to other processes or machines;
+:class:`InProcessStudentPool` runs them one after another on one engine: each
+job restores the baseline snapshot (no reload, no new engine), trains
+``steps`` RLOO steps on its dataset, and is scored by greedy accuracy on the
+reward questions (Section 3.2, B.6).
+
+Inner RLOO step (3.3, Table 3 student column): ``student.batch_size``
+questions of the dataset (a seeded shuffle, cycled), ``student.group_size``
+samples each with the student prompt, the B.3 reward against the teacher's
+answer, leave-one-out advantages per question, one optimiser step (cosine over
+the job's steps).
+
+Choices where the paper is silent:
+
+* The student's KL reference is the baseline it started from (the promoted
+  student after a promotion); in LoRA mode it stays the base model.
+* Promotion re-runs the chosen job (same seed) instead of keeping g*r trained
+  copies in memory; on CPU this is bit-identical, and the re-run accuracy is
+  reported so any difference (GPU non-determinism) is visible.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from soar.algo.rloo import leave_one_out_advantages
+from soar.config import SoarConfig
+from soar.data.prompts import student_prompt
+from soar.engines.evaluation import greedy_accuracy, sampled_correct
+from soar.engines.generation import HFGenerator, SamplingParams
+from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.math.verify import Verifier
+from soar.types import Problem
+
+
+@dataclass(frozen=True)
+class StudentJob:
+    job_id: str
+    baseline: int
+    """Version (promotion stage) of the baseline the student starts from."""
+    dataset: list[dict[str, Any]]
+    """The synthetic QA pairs X_k, as ``Problem.to_dict()`` records."""
+    reward_questions: list[dict[str, Any]]
+    """Q_R, as ``Problem.to_dict()`` records."""
+    seed: int
+    steps: int
+
+
+@dataclass
+class StudentResult:
+    job_id: str
+    accuracy: float
+    correct: list[int]
+    train_rewards: list[float] = field(default_factory=list)
+    """Mean B.3 reward of the student's samples at each inner step."""
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StudentPool(Protocol):
+    baseline_version: int
+
+    def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult: ...
+
+    def run(self, jobs: list[StudentJob], progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]: ...
+
+    def promote(self, job: StudentJob) -> StudentResult: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class InProcessStudentPool:
+    """Every student on one engine in this process, one after another."""
+
+    def __init__(self, model: Any, tokenizer: Any, cfg: SoarConfig, verifier: Verifier) -> None:
+        self.cfg, self.tokenizer, self.verifier = cfg, tokenizer, verifier
+        self.trainer = PolicyTrainer(model, cfg.student, cfg.inner.steps, tokenizer.pad_token_id)
+        self.generator = HFGenerator(self.trainer.model, tokenizer, batch_size=cfg.compute.generation_batch_size)
+        self.baseline = self.trainer.snapshot()
+        self.baseline_version = 0
+
+    def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult:
+        self.trainer.restore(self.baseline)
+        return self._evaluate("baseline", reward_questions)
+
+    def run(self, jobs: list[StudentJob], progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]:
+        results = []
+        for job in jobs:
+            results.append(self._train_and_evaluate(job))
+            if progress:
+                progress(results[-1])
+        return results
+
+    def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
+        """The baseline's sampled success rate on each question of ``dataset`` (learnability, B.4)."""
+        self.trainer.restore(self.baseline)
+        s = self.cfg.student
+        scored = sampled_correct(self.generator, self.tokenizer, [Problem.from_dict(d) for d in dataset], self.verifier,
+                                 n=samples, sampling=SamplingParams(temperature=s.temperature, top_p=s.top_p,
+                                                                    max_new_tokens=s.max_new_tokens, seed=seed),
+                                 require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
+        return [c / samples for c in scored.correct]
+
+    def promote(self, job: StudentJob) -> StudentResult:
+        """Re-train ``job``'s student and make it the new baseline (and KL reference)."""
+        result = self._train_and_evaluate(job)
+        self.baseline = self.trainer.snapshot()
+        self.baseline_version += 1
+        self.trainer.set_reference_to_current()
+        return result
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": self.baseline, "version": self.baseline_version}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.baseline = {k: v.clone() for k, v in state["weights"].items()}
+        self.baseline_version = int(state["version"])
+        self.trainer.restore(self.baseline)
+        self.trainer.set_reference_to_current()
+
+    # -- one student -----------------------------------------------------------
+    def _train_and_evaluate(self, job: StudentJob) -> StudentResult:
+        import torch
+
+        if job.baseline != self.baseline_version:
+            raise ValueError(f"job {job.job_id} wants baseline {job.baseline}, the pool holds {self.baseline_version}")
+        started = time.perf_counter()
+        self.trainer.restore(self.baseline, total_steps=job.steps)
+        torch.manual_seed(job.seed)
+        dataset = [Problem.from_dict(d) for d in job.dataset]
+        order = list(range(len(dataset)))
+        random.Random(job.seed).shuffle(order)
+        s, per_step = self.cfg.student, []
+        tokens = 0
+        for step in range(job.steps):
+            picks = [dataset[order[(step * s.batch_size + i) % len(order)]] for i in range(s.batch_size)]
+            prompts = [student_prompt(p.question, self.tokenizer) for p in picks]
+            prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+            sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
+                                      seed=job.seed * 1000 + step)
+            groups = self.generator.generate_tokens(prompt_ids, s.group_size, sampling)
+            texts = [c.text for g in groups for c in g]
+            golds = [p.answer for p, g in zip(picks, groups) for _ in g]
+            flat = self.verifier.math_rewards(texts, golds, require_boxed=self.cfg.reward.require_boxed,
+                                              kind=self.cfg.reward.kind)
+            rewards = [flat[i * s.group_size:(i + 1) * s.group_size] for i in range(len(picks))]
+            advantages = leave_one_out_advantages(rewards)
+            completions = [c for g in groups for c in g]
+            tokens += sum(len(c.token_ids) for c in completions)
+            self.trainer.step(Rollouts([prompt_ids[c.prompt_index] for c in completions],
+                                       [c.token_ids for c in completions], [a for row in advantages for a in row]))
+            per_step.append(sum(flat) / len(flat))
+        train_seconds = time.perf_counter() - started
+        result = self._evaluate(job.job_id, job.reward_questions)
+        result.train_rewards, result.train_seconds, result.tokens = per_step, train_seconds, tokens
+        return result
+
+    def _evaluate(self, job_id: str, reward_questions: list[dict[str, Any]]) -> StudentResult:
+        started = time.perf_counter()
+        scored = greedy_accuracy(self.generator, self.tokenizer, [Problem.from_dict(d) for d in reward_questions],
+                                 self.verifier, max_new_tokens=self.cfg.student.max_new_tokens,
+                                 require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
+        return StudentResult(job_id, scored.accuracy, scored.correct, eval_seconds=time.perf_counter() - started)

@@ -1,0 +1,179 @@
+"""The teacher's side of the outer loop: sample g*n accepted QA pairs, then one RLOO update.
+
+Sampling modes (``teacher.sampling``):
+
+* ``rejection`` (the paper, B.2): the B.1 teacher prompt, one free completion
+  per rollout, parsed; rejected rollouts are dropped and more are drawn until
+  g*n are accepted.  By Proposition 1 the RLOO gradient on the accepted
+  samples alone is the gradient for the policy restricted to valid outputs.
+* ``structured`` (ours, for small models): the template text ``<question>``,
+  ``<answer>\\boxed{`` and ``</answer>`` is forced; the question span is
+  sampled until the model closes it (``</question>``, or the prompt's own
+  ``<question>``), the answer span until the ``}`` that closes the box
+  (brace-balanced).  Forced tokens are masked out of the policy gradient.  The
+  result still goes through the parser (empty questions and unparseable
+  answers are rejected and resampled, as in ``rejection``).
+* ``multiturn`` (D.3): a question turn, then an answer turn; the log-prob is
+  the sum of both (one sequence, the second user turn masked).  The paper does
+  not print its two prompts; ours are :data:`MULTITURN_QUESTION` and
+  :data:`MULTITURN_ANSWER`.
+
+Attempts are capped at ``teacher.max_attempts_factor * g * n`` rollouts;
+reaching the cap raises :class:`~soar.errors.SoarError` with the acceptance rate.
+
+Update: every rollout of dataset X_k gets R_k; advantages are leave-one-out
+over the g datasets (the RLOO group), i.e. A_k = R_k - mean_{j != k} R_j.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from soar.algo.parsing import Parseable, parse_teacher_outputs, rejection_counts
+from soar.algo.rloo import leave_one_out_advantages
+from soar.config import TeacherConfig
+from soar.data.prompts import render, teacher_prompt
+from soar.engines.generation import Generator, SamplingParams
+from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.errors import SoarError
+from soar.types import QAPair
+
+MULTITURN_QUESTION = ("You are generating a new math problem for a math assistant. Write ONE original, challenging "
+                      "problem that requires at least 2--3 steps of reasoning. Output only the problem statement.")
+MULTITURN_ANSWER = "Now give the final answer to that problem, and only the answer, in \\boxed{}."
+
+
+@dataclass
+class TeacherRollout:
+    pair: QAPair
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    completion_mask: list[int]
+
+
+@dataclass
+class TeacherSample:
+    rollouts: list[TeacherRollout]
+    attempts: int
+    rejections: dict[str, int] = field(default_factory=dict)
+    tokens: int = 0
+
+    @property
+    def acceptance_rate(self) -> float:
+        return len(self.rollouts) / self.attempts if self.attempts else 0.0
+
+
+@dataclass
+class _Draft:
+    ids: list[int] = field(default_factory=list)
+    mask: list[int] = field(default_factory=list)
+    text: str = ""
+    span: str = ""
+    """Text of the span being sampled (the answer, in structured mode)."""
+    alive: bool = True
+    """False once a span ran out of token budget (the draft will be rejected by the parser)."""
+
+
+def sample_teacher(generator: Generator, tokenizer: Any, cfg: TeacherConfig, count: int, seed: int,
+                   parseable: Parseable | None = None) -> TeacherSample:
+    """Draw rollouts until ``count`` are accepted (or the attempt cap is hit)."""
+    prompt = render(MULTITURN_QUESTION, tokenizer) if cfg.sampling == "multiturn" else teacher_prompt(tokenizer)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    cap = cfg.max_attempts_factor * count
+    accepted: list[TeacherRollout] = []
+    rejected: list[Any] = []
+    attempts = tokens = rounds = 0
+    while len(accepted) < count:
+        if attempts >= cap:
+            rate = len(accepted) / attempts
+            raise SoarError(f"teacher sampling ({cfg.sampling}) accepted {len(accepted)} of {attempts} rollouts "
+                            f"(acceptance rate {rate:.1%}); needed {count} within teacher.max_attempts_factor * g * n "
+                            f"= {cap} attempts. Rejections: {rejection_counts(rejected) or 'none'}")
+        draw = min(cap - attempts, max(count - len(accepted), 4))
+        drafts = _draw(generator, tokenizer, cfg, prompt, prompt_ids, draw, seed * 1000 + rounds)
+        rounds += 1
+        attempts += draw
+        tokens += sum(sum(d.mask) for d in drafts)
+        for draft, result in zip(drafts, parse_teacher_outputs([d.text for d in drafts], parseable)):
+            if result.pair is not None and len(accepted) < count:
+                accepted.append(TeacherRollout(result.pair, prompt_ids, draft.ids, draft.mask))
+            elif result.pair is None:
+                rejected.append(result)
+    return TeacherSample(accepted, attempts, rejection_counts(rejected), tokens)
+
+
+def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str, prompt_ids: list[int], count: int,
+          seed: int) -> list[_Draft]:
+    drafts = [_Draft() for _ in range(count)]
+    if cfg.sampling == "rejection":
+        _sample(generator, cfg, prompt_ids, drafts, (), seed)
+    elif cfg.sampling == "structured":
+        _force(tokenizer, drafts, "<question>")
+        _sample(generator, cfg, prompt_ids, drafts, ("</question>", "<question>"), seed)
+        _force(tokenizer, drafts, "<answer>\\boxed{")
+        for d in drafts:
+            d.span = ""
+        open_ = list(drafts)
+        for attempt in range(4):  # the answer ends at the "}" that closes the box (nested braces allowed)
+            _sample(generator, cfg, prompt_ids, open_, ("}",), seed + 1 + attempt)
+            open_ = [d for d in open_ if d.alive and d.span.count("}") <= d.span.count("{")]
+            if not open_:
+                break
+        for d in open_:
+            d.alive = False
+        _force(tokenizer, drafts, "</answer>")
+    else:  # multiturn: question turn; the answer request forced; answer turn
+        _sample(generator, cfg, prompt_ids, drafts, (), seed)
+        questions = [d.text.strip() for d in drafts]
+        for d, question in zip(drafts, questions):
+            full = render(MULTITURN_ANSWER, tokenizer, history=[(MULTITURN_QUESTION, question)])
+            turn = full[len(prompt) + len(question):] if full.startswith(prompt + question) else "\n" + MULTITURN_ANSWER + "\n"
+            ended = tokenizer.decode(d.ids[-1:]) if d.ids else ""
+            _force(tokenizer, [d], turn[len(ended):] if ended and turn.startswith(ended) else turn)
+            d.span = ""
+        _sample(generator, cfg, prompt_ids, drafts, (), seed + 1)
+        for d, question in zip(drafts, questions):
+            d.text = f"<question>{question}</question><answer>{d.span.strip()}</answer>" if d.alive else ""
+    return drafts
+
+
+def _force(tokenizer: Any, drafts: list[_Draft], text: str) -> None:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    for d in drafts:
+        if d.alive:
+            d.ids += ids
+            d.mask += [0] * len(ids)
+            d.text += text
+
+
+def _sample(generator: Generator, cfg: TeacherConfig, prompt_ids: list[int], drafts: list[_Draft],
+            stop: tuple[str, ...], seed: int) -> None:
+    """Extend every alive draft by one sampled span (also kept in ``span``); a span cut by the budget ends the draft.
+
+    The budget, ``max_new_tokens``, counts sampled tokens only (forced template text is free).
+    """
+    for d in drafts:
+        d.alive = d.alive and sum(d.mask) < cfg.max_new_tokens
+    live = [d for d in drafts if d.alive]
+    if not live:
+        return
+    budget = cfg.max_new_tokens - min(sum(d.mask) for d in live)
+    sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=budget, stop=stop, seed=seed)
+    groups = generator.generate_tokens([prompt_ids + d.ids for d in live], 1, sampling)
+    for d, (completion,) in zip(live, groups):
+        room = cfg.max_new_tokens - sum(d.mask)
+        d.ids += completion.token_ids[:room]
+        d.mask += [1] * len(completion.token_ids[:room])
+        d.text += completion.text
+        d.span += completion.text
+        d.alive = completion.finish_reason == "stop" and len(completion.token_ids) <= room
+
+
+def teacher_update(trainer: PolicyTrainer, datasets: list[list[TeacherRollout]], rewards: list[float]) -> dict[str, float]:
+    """One RLOO step: the g datasets are the group, every rollout of X_k carries A_k."""
+    advantages = leave_one_out_advantages([rewards])[0]
+    rollouts = [(r, a) for dataset, a in zip(datasets, advantages) for r in dataset]
+    return trainer.step(Rollouts([r.prompt_ids for r, _ in rollouts], [r.completion_ids for r, _ in rollouts],
+                                 [a for _, a in rollouts], [r.completion_mask for r, _ in rollouts]))
+

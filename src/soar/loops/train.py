@@ -1,0 +1,203 @@
+"""``soar train``: Algorithm 1, the SOAR outer loop, resumable.
+
+Per outer step t: sample g*n accepted QA pairs from the teacher; partition into
+g datasets X_k; draw M reward questions Q_R from the hard train split; score
+the baseline student on Q_R once; train r students per dataset from the
+baseline (``StudentPool``), score each greedily on Q_R; R_kj = acc - baseline,
+R_k = mean_j R_kj (``grounded``), or the B.4 learnability of X_k for the
+baseline student (``learnability``); update the promotion state and maybe
+promote; one teacher RLOO update with the g datasets as the group; write the
+step's records and a checkpoint.
+
+Choices where the paper is silent (see also ``soar.algo.promotion`` and
+``soar.loops.student``):
+
+* Every random choice is seeded from (compute.seed, step, dataset, student), so
+  a resumed run needs no RNG state to reproduce an uninterrupted one (torch's
+  RNG state is saved all the same).
+* Teacher and student start as two copies of the same base model.
+* ``learnability`` trains no students, so nothing can be promoted: promotion is
+  off in that mode (Intrinsic-T's teacher is evaluated by sampling, 4.5).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from soar.algo.promotion import PromotionState, decide_promotion, grounded_rewards, inner_steps, learnability_reward, partition
+from soar.config import SoarConfig, load_config, to_yaml
+from soar.data.load import load_hard_set
+from soar.loops.run_dir import RunDir
+from soar.loops.student import InProcessStudentPool, StudentJob
+from soar.loops.teacher import sample_teacher, teacher_update
+
+
+@dataclass
+class Summary:
+    run_dir: Path
+    steps: int
+    promotions: int
+    promotion_questions: int
+
+
+def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: str | Path | None = None,
+          console: Console | None = None) -> Summary:
+    import torch
+
+    from soar.engines.generation import build_generator
+    from soar.engines.models import load_model
+    from soar.engines.trainer import PolicyTrainer
+    from soar.math.verify import Verifier
+
+    console = console or Console()
+    if resume is not None:
+        run = RunDir(resume)
+        if not (run.path / "config.yaml").exists():
+            from soar.errors import SoarError
+
+            raise SoarError(f"{run.path} is not a run directory (no config.yaml)")
+        cfg = load_config(file=run.path / "config.yaml")
+    else:
+        cfg = cfg or load_config("tiny")
+        run = RunDir(out or Path(cfg.out_dir) / time.strftime("soar-%Y%m%d-%H%M%S"))
+        run.create(to_yaml(cfg))
+    if cfg.compute.threads:
+        torch.set_num_threads(cfg.compute.threads)
+    torch.manual_seed(cfg.compute.seed)
+    hard = load_hard_set(cfg.data)
+    g, n, r = cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats
+    console.print(f"run {run.path}  |  hard set {len(hard.train)} train / {len(hard.test)} test  |  g={g} n={n} r={r}")
+
+    started = time.perf_counter()
+    model, tokenizer = load_model(cfg.model)
+    student_model = copy.deepcopy(model)
+    teacher = PolicyTrainer(model, cfg.teacher, cfg.outer_steps, tokenizer.pad_token_id)
+    teacher_generator = build_generator(cfg.compute, teacher.model, tokenizer)
+    console.print(f"model {cfg.model.name} loaded in {time.perf_counter() - started:.1f} s")
+
+    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:
+        pool = InProcessStudentPool(student_model, tokenizer, cfg, verifier)
+        promotion, first = PromotionState(), 0
+        checkpoint = run.latest_checkpoint() if resume is not None else None
+        if checkpoint is not None:
+            tensors, state = run.load_checkpoint(checkpoint)
+            teacher.load_state_dict(tensors["teacher"])
+            pool.load_state_dict(tensors["students"])
+            torch.set_rng_state(tensors["rng"])
+            promotion = PromotionState(**state["promotion"])
+            first = state["step"] + 1
+            console.print(f"resuming after step {state['step']} (stage {promotion.stage})")
+        if resume is not None:
+            run.truncate_after(first - 1)
+
+        tensorboard = _tensorboard(run.path / "tensorboard")
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            outer = progress.add_task("outer steps", total=cfg.outer_steps, completed=first)
+            inner = progress.add_task("students", total=g * r)
+            for step in range(first, cfg.outer_steps):
+                record, promotion = outer_step(cfg, step, hard.train, tokenizer, teacher, teacher_generator, pool,
+                                               verifier, promotion, run, progress, inner)
+                state = {"step": step, "promotion": {"window_means": promotion.window_means, "stage": promotion.stage}}
+                run.save_checkpoint(step, {"teacher": teacher.state_dict(), "students": pool.state_dict(),
+                                           "rng": torch.get_rng_state()}, state)
+                if tensorboard is not None:
+                    for key in ("mean_reward", "moving_average", "baseline_accuracy", "acceptance_rate"):
+                        tensorboard.add_scalar(key, record[key], step)
+                    tensorboard.flush()
+                console.print(_line(record))
+                progress.advance(outer)
+
+    pq = run.read("promotion_questions.jsonl")
+    summary = Summary(run.path, cfg.outer_steps, promotion.stage, len(pq))
+    console.print(f"done: {summary.steps} outer steps, {summary.promotions} promotions, {summary.promotion_questions} "
+                  f"promotion questions\n  PQ      {run.path / 'promotion_questions.jsonl'}\n  metrics "
+                  f"{run.path / 'metrics.jsonl'}\n  resume  soar train --resume {run.path}")
+    return summary
+
+
+def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, teacher: Any, teacher_generator: Any,
+               pool: InProcessStudentPool, verifier: Any, promotion: PromotionState, run: RunDir, progress: Any,
+               inner_task: Any) -> tuple[dict[str, Any], PromotionState]:
+    g, n, r, seed = cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats, cfg.compute.seed
+    times: dict[str, float] = {}
+    step_started = clock = time.perf_counter()
+    sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, g * n, seed * 7919 + step, verifier.parseable_many)
+    datasets = partition(sample.rollouts, g, n)
+    times["teacher_generation"] = time.perf_counter() - clock
+
+    picks = random.Random(seed * 100_003 + step).sample(range(len(hard_train)), min(cfg.inner.reward_questions, len(hard_train)))
+    reward_questions = [hard_train[i].to_dict() for i in sorted(picks)]  # Q_R in split order
+    clock = time.perf_counter()
+    baseline = pool.baseline_accuracy(reward_questions)
+    steps_now = inner_steps(promotion.stage, cfg.inner.steps, cfg.inner.steps_after_promotion, cfg.inner.max_steps)
+    jobs = [StudentJob(f"step{step}-k{k}-j{j}", pool.baseline_version,
+                       [rollout.pair.to_problem(f"{step}-{k}-{i}").to_dict() for i, rollout in enumerate(dataset)],
+                       reward_questions, seed * 1_000_003 + step * 1_000 + k * 10 + j, steps_now)
+            for k, dataset in enumerate(datasets) for j in range(r)]
+    progress.reset(inner_task, total=len(jobs))
+    if cfg.teacher.reward == "grounded":
+        results = pool.run(jobs, progress=lambda _: progress.advance(inner_task))
+        per_student, rewards = grounded_rewards([[res.accuracy for res in results[k * r:(k + 1) * r]] for k in range(g)],
+                                                baseline.accuracy)
+    else:
+        results = []
+        rates = [pool.success_rates(job.dataset, cfg.teacher.learnability_samples, job.seed) for job in jobs[::r]]
+        rewards = [learnability_reward(rate) for rate in rates]
+        per_student = [[reward] for reward in rewards]
+    times["student_training"] = sum(res.train_seconds for res in results)
+    times["student_evaluation"] = baseline.eval_seconds + sum(res.eval_seconds for res in results)
+    enabled = cfg.promotion.enabled and cfg.teacher.reward == "grounded"
+    decision, promotion = decide_promotion(promotion, per_student, cfg.promotion.tau, cfg.promotion.window, enabled)
+    if decision.promote:
+        chosen = jobs[decision.dataset * r + decision.student]
+        replay = pool.promote(chosen)
+        run.append("promotion_questions.jsonl", [dict(q, step=step, stage=promotion.stage, dataset=decision.dataset)
+                                                 for q in chosen.dataset])
+        times["promotion_replay"] = replay.train_seconds + replay.eval_seconds
+
+    clock = time.perf_counter()
+    stats = teacher_update(teacher, datasets, rewards)
+    times["teacher_update"] = time.perf_counter() - clock
+    run.write_questions(step, [dict(rollout.pair.to_problem().to_dict(), dataset=k, reward=rewards[k])
+                               for k, dataset in enumerate(datasets) for rollout in dataset])
+    record = {
+        "step": step, "rewards": rewards, "student_rewards": per_student, "mean_reward": decision.mean_reward,
+        "moving_average": decision.moving_average, "promoted": decision.promote, "stage": promotion.stage,
+        "promoted_dataset": decision.dataset, "promoted_student": decision.student,
+        "baseline_accuracy": baseline.accuracy, "student_accuracies": [res.accuracy for res in results],
+        "inner_steps": steps_now, "acceptance_rate": sample.acceptance_rate, "attempts": sample.attempts,
+        "rejections": sample.rejections, "teacher_tokens": sample.tokens,
+        "student_tokens": sum(res.tokens for res in results), "teacher_loss": stats["loss"], "teacher_kl": stats["kl"],
+        "seconds": {k: round(v, 3) for k, v in times.items()},
+    }
+    if decision.promote:
+        record["promotion_replay_accuracy"] = replay.accuracy
+    record["step_wall"] = round(time.perf_counter() - step_started, 3)
+    run.append("metrics.jsonl", [record])
+    return record, promotion
+
+
+def _line(record: dict[str, Any]) -> str:
+    rewards = " ".join(f"{x:+.3f}" for x in record["rewards"])
+    flag = f"  PROMOTED dataset {record['promoted_dataset']} -> stage {record['stage']}" if record["promoted"] else ""
+    seconds = record["step_wall"]
+    return (f"step {record['step']:>4}  R_k [{rewards}]  mean {record['mean_reward']:+.3f}  avg "
+            f"{record['moving_average']:+.3f}  baseline acc {record['baseline_accuracy']:.3f}  accepted "
+            f"{record['acceptance_rate']:.0%}  {seconds:.0f} s{flag}")
+
+
+def _tensorboard(path: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is the `analysis` extra
+        return None
+    return SummaryWriter(str(path))

@@ -1,0 +1,123 @@
+"""The SOAR outer loop end to end on CPU: real generator, trainer, verifier pool and files.
+
+The model is a tiny network taught the output formats in a few seconds
+(``tests/helpers/formatted.py``), so teacher rollouts parse and students answer
+in ``\\boxed{}``; everything else is the code ``soar train`` runs.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from soar.config import load_config, to_yaml
+from soar.loops.train import train
+from tests.helpers.formatted import formatted_tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return formatted_tiny_model_dir(tmp_path_factory.mktemp("formatted-tiny"))
+
+
+def _cfg(model_dir, tmp_path, **extra):
+    overrides = {
+        "model.name": str(model_dir), "data.arithmetic_tiers": "[add2]", "data.arithmetic_per_tier": "16",
+        "data.splits_dir": str(tmp_path / "splits"), "teacher.group_size": "2", "teacher.max_new_tokens": "24",
+        "teacher.micro_batch_size": "4", "teacher.warmup_steps": "0", "student.batch_size": "2",
+        "student.group_size": "2", "student.max_new_tokens": "12", "inner.dataset_size": "2", "inner.repeats": "2",
+        "inner.steps": "2", "inner.steps_after_promotion": "1", "inner.max_steps": "4", "inner.reward_questions": "8",
+        "outer_steps": "3", "compute.generation_batch_size": "16", "reward.verify_workers": "1",
+    }
+    overrides.update({k: str(v) for k, v in extra.items()})
+    return load_config("tiny", overrides=overrides)
+
+
+def _comparable(records):
+    return [{k: v for k, v in r.items() if k not in ("seconds", "step_wall")} for r in records]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(model_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run-a")
+    summary = train(_cfg(model_dir, tmp), out=tmp / "run")
+    return summary
+
+
+def test_three_outer_steps_write_the_run_directory(uninterrupted):
+    run = uninterrupted.run_dir
+    assert uninterrupted.steps == 3
+    assert load_config(file=run / "config.yaml").outer_steps == 3
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [0, 1, 2]
+    for m in metrics:
+        assert len(m["rewards"]) == 2 and all(len(row) == 2 for row in m["student_rewards"])
+        assert abs(m["mean_reward"] - sum(m["rewards"]) / 2) < 1e-9
+        for k, row in enumerate(m["student_rewards"]):  # R_kj = acc - baseline, R_k = mean_j
+            accs = m["student_accuracies"][2 * k:2 * k + 2]
+            assert row == pytest.approx([a - m["baseline_accuracy"] for a in accs])
+            assert m["rewards"][k] == pytest.approx(sum(row) / 2)
+        assert 0 < m["acceptance_rate"] <= 1 and m["attempts"] >= 4
+        assert {"teacher_generation", "student_training", "student_evaluation", "teacher_update"} <= set(m["seconds"])
+    for step in range(3):
+        questions = [json.loads(line) for line in (run / "questions" / f"step_{step:04d}.jsonl").read_text().splitlines()]
+        assert len(questions) == 4 and {q["dataset"] for q in questions} == {0, 1}
+        assert all(q["question"] and q["answer"] for q in questions)
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step_0002"
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_killed_and_resumed_run_equals_the_uninterrupted_one(model_dir, uninterrupted, tmp_path):
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(to_yaml(_cfg(model_dir, uninterrupted.run_dir.parent)))
+    run = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "soar", "train", "--config", str(cfg_file), "--out", str(run)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    latest = run / "checkpoints" / "latest"
+    deadline = time.time() + 300
+    while not (latest.exists() and latest.read_text().strip() == "step_0000") and proc.poll() is None:
+        assert time.time() < deadline, "no first checkpoint within 300 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # killed during step 1
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    resumed = train(resume=run)
+    assert resumed.steps == 3
+    a, b = uninterrupted.run_dir, run
+    assert _comparable([json.loads(x) for x in (b / "metrics.jsonl").read_text().splitlines()]) == \
+        _comparable([json.loads(x) for x in (a / "metrics.jsonl").read_text().splitlines()])
+    for step in range(3):
+        name = f"questions/step_{step:04d}.jsonl"
+        assert (b / name).read_text() == (a / name).read_text()
+    pq_a, pq_b = a / "promotion_questions.jsonl", b / "promotion_questions.jsonl"
+    assert (pq_b.read_text() if pq_b.exists() else "") == (pq_a.read_text() if pq_a.exists() else "")
+
+
+def test_forced_promotion_moves_the_baseline(model_dir, tmp_path):
+    summary = train(_cfg(model_dir, tmp_path, **{"promotion.tau": -1.0, "outer_steps": 2}), out=tmp_path / "run")
+    metrics = [json.loads(x) for x in (summary.run_dir / "metrics.jsonl").read_text().splitlines()]
+    first, second = metrics
+    assert first["promoted"] and first["stage"] == 1 and second["stage"] == 2
+    chosen = first["promoted_dataset"] * 2 + first["promoted_student"]
+    # the replayed student is the one that was scored, and it is the baseline the next step measures against
+    assert first["promotion_replay_accuracy"] == first["student_accuracies"][chosen]
+    assert second["baseline_accuracy"] == first["student_accuracies"][chosen]  # Q_R = the whole train split
+    assert second["student_rewards"][0] == pytest.approx(
+        [a - second["baseline_accuracy"] for a in second["student_accuracies"][:2]])
+    assert [first["inner_steps"], second["inner_steps"]] == [2, 3]
+    pq = [json.loads(x) for x in (summary.run_dir / "promotion_questions.jsonl").read_text().splitlines()]
+    assert len(pq) == 4 and [q["stage"] for q in pq] == [1, 1, 2, 2] and [q["step"] for q in pq] == [0, 0, 1, 1]
+    assert summary.promotions == 2 and summary.promotion_questions == 4
+
+
+def test_resume_refuses_a_directory_that_is_not_a_run(tmp_path):
+    from soar.errors import SoarError
+
+    with pytest.raises(SoarError, match="not a run directory"):
+        train(resume=tmp_path)

@@ -1,0 +1,30 @@
+"""Without vLLM, the module imports and constructing the generator says how to install it."""
+
+import importlib.util
+
+import pytest
+
+from soar.errors import SoarError
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
+def test_constructing_without_vllm_names_the_extra():
+    from soar.engines.vllm_generator import VLLMGenerator
+
+    with pytest.raises(SoarError, match=r"soar\[vllm\]"):
+        VLLMGenerator("x")
+
+
+def test_build_generator_follows_compute_config():
+    from soar.config import load_config
+    from soar.engines.generation import HFGenerator, build_generator
+    from soar.engines.tiny import default_tokenizer, tiny_model
+
+    cfg = load_config("tiny", overrides={"compute.generation_batch_size": "12"})
+    tokenizer = default_tokenizer()
+    generator = build_generator(cfg.compute, tiny_model(tokenizer), tokenizer)
+    assert isinstance(generator, HFGenerator) and generator.batch_size == 12
+    if importlib.util.find_spec("vllm") is None:
+        cfg = load_config("tiny", overrides={"compute.generator": "vllm"})
+        with pytest.raises(SoarError, match=r"soar\[vllm\]"):
+            build_generator(cfg.compute, None, None, model_path="x")
