@@ -79,6 +79,19 @@ def bench_generation(model: Any, tok: Any, batch: int, new_tokens: int) -> tuple
     return ours, plain
 
 
+def sequence_logprobs(model: Any, tok: Any) -> torch.Tensor:
+    """Log-probs of a fixed 32-token reply under ``model`` (for the bf16-vs-fp32 numerics check)."""
+    from soar.algo.losses import token_logprobs
+
+    prompt = tok(student_prompt(questions(1)[0], tok), add_special_tokens=False)["input_ids"][-16:]
+    reply = tok(" We multiply step by step: 113 times 57 is 6441, so the final answer is \\boxed{6441}.",
+                add_special_tokens=False)["input_ids"][:32]
+    ids = torch.tensor([prompt + reply])
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[:, len(prompt) - 1:-1]
+    return token_logprobs(logits.float(), ids[:, len(prompt):])[0]
+
+
 def rollouts_for(model: Any, tok: Any, prompts: int, samples: int, new_tokens: int) -> Rollouts:
     texts = [student_prompt(q, tok) for q in questions(prompts)]
     groups = HFGenerator(model, tok).generate(texts, samples, SamplingParams(max_new_tokens=new_tokens, seed=1))
@@ -184,8 +197,10 @@ def main() -> None:
     gen_table = Table(title="generation (tokens/s)")
     for col in ("dtype", "batch", "soar hf", "plain generate", "ratio", "ceiling", "% of ceiling"):
         gen_table.add_column(col, justify="right")
+    numerics: dict[str, torch.Tensor] = {}
     for dtype in args.dtypes.split(",") if "generation" in sections else []:
         model, tok = load_model(ModelConfig(dtype=dtype), device="cpu")
+        numerics[dtype] = sequence_logprobs(model, tok)
         params = sum(p.numel() for p in model.parameters())
         ceiling = flops[dtype] / (2 * params)
         slow = flops[dtype] < flops["float32"]
@@ -200,6 +215,11 @@ def main() -> None:
         del model
     if "generation" in sections:
         console.print(gen_table)
+        for dtype, logprobs in numerics.items():
+            if dtype != "float32" and "float32" in numerics:
+                diff = (logprobs - numerics["float32"]).abs()
+                console.print(f"{dtype} numerics: |log-prob - float32 log-prob| over {diff.numel()} tokens of a fixed "
+                              f"reply: mean {diff.mean():.4f}, max {diff.max():.4f}")
 
     model, tok = load_model(ModelConfig(dtype="float32"), device="cpu")
     params = sum(p.numel() for p in model.parameters())

@@ -55,3 +55,16 @@ def test_data_split_and_malformed_file(tmp_path):
     assert "Traceback" not in result.stderr
     # nothing already written is lost
     assert len((folder / "train.jsonl").read_text().splitlines()) == 5
+
+
+def test_train_input_errors_are_one_line(tmp_path):
+    result = soar("train", "--resume", str(tmp_path))
+    assert result.returncode == 2 and "not a run directory" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "config.yaml").write_text("outer_steps: 3\n")
+    result = soar("train", "--resume", str(tmp_path), "--outer_steps", "5")
+    assert result.returncode == 2 and "--resume continues a run with its saved config" in result.stderr
+    result = soar("train", "--teacher.sampling", "freeform")
+    assert result.returncode == 2 and "teacher.sampling" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "metrics.jsonl").write_text("")
+    result = soar("train", "--out", str(tmp_path), "--data.splits_dir", str(tmp_path / "splits"))
+    assert result.returncode == 2 and "already holds a run" in result.stderr

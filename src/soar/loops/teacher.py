@@ -7,10 +7,12 @@ Sampling modes (``teacher.sampling``):
   g*n are accepted.  By Proposition 1 the RLOO gradient on the accepted
   samples alone is the gradient for the policy restricted to valid outputs.
 * ``structured`` (ours, for small models): the template text ``<question>``,
-  ``<answer>\\boxed{`` and ``</answer>`` is forced; the question span is
-  sampled until the model closes it (``</question>``, or the prompt's own
-  ``<question>``), the answer span until the ``}`` that closes the box
-  (brace-balanced).  Forced tokens are masked out of the policy gradient.  The
+  ``</question>``, ``<answer>\\boxed{`` and ``</answer>`` is forced; the
+  question span is sampled until the model closes it (``</question>``, the
+  prompt's own ``<question>``) or writes its first ``?`` (then ``</question>``
+  is forced: SmolLM2-135M closed the tag in 5 of 64 samples, and ended a
+  question with "?" far more often), the answer span until the ``}`` that
+  closes the box (brace-balanced).  Forced tokens are masked out of the policy gradient.  The
   result still goes through the parser (empty questions and unparseable
   answers are rejected and resampled, as in ``rejection``).
 * ``multiturn`` (D.3): a question turn, then an answer turn; the log-prob is
@@ -41,6 +43,8 @@ from soar.types import QAPair
 
 MULTITURN_QUESTION = ("You are generating a new math problem for a math assistant. Write ONE original, challenging "
                       "problem that requires at least 2--3 steps of reasoning. Output only the problem statement.")
+QUESTION_ENDS = ("</question>", "<question>", "?")
+"""Structured mode: the question span ends at the model's own closing tag or at its first question mark."""
 MULTITURN_ANSWER = "Now give the final answer to that problem, and only the answer, in \\boxed{}."
 
 
@@ -110,7 +114,9 @@ def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str,
         _sample(generator, cfg, prompt_ids, drafts, (), seed)
     elif cfg.sampling == "structured":
         _force(tokenizer, drafts, "<question>")
-        _sample(generator, cfg, prompt_ids, drafts, ("</question>", "<question>"), seed)
+        _sample(generator, cfg, prompt_ids, drafts, QUESTION_ENDS, seed)
+        for d in drafts:  # a question the model ended with "?" gets its closing tag forced
+            _force(tokenizer, [d], "" if d.text.endswith(("</question>", "<question>")) else "</question>")
         _force(tokenizer, drafts, "<answer>\\boxed{")
         for d in drafts:
             d.span = ""
@@ -139,6 +145,8 @@ def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str,
 
 
 def _force(tokenizer: Any, drafts: list[_Draft], text: str) -> None:
+    if not text:
+        return
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     for d in drafts:
         if d.alive:
