@@ -89,9 +89,9 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float, greedy: 
             probs, order = probs.sort(dim=-1, descending=True)
             mass_before = probs.cumsum(dim=-1) - probs
             probs = probs.masked_fill(mass_before >= top_p, 0.0)  # keep the smallest prefix with mass >= top_p
-        cdf = probs.cumsum(dim=-1)
-        u = torch.rand(cdf.shape[0], 1, generator=rng, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
-        tokens = torch.searchsorted(cdf, u).squeeze(1).clamp_(max=cdf.shape[1] - 1)
+        cdf = probs.double().cumsum(dim=-1)  # float64: no tail token lost to rounding over a 49k vocabulary
+        u = torch.rand(cdf.shape[0], 1, generator=rng, device=cdf.device, dtype=torch.float32).double() * cdf[:, -1:]
+        tokens = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=cdf.shape[1] - 1)
         if order is not None:
             tokens = order.gather(1, tokens[:, None]).squeeze(1)
     logprobs = logits.gather(1, tokens[:, None]).squeeze(1) - log_norm
@@ -131,7 +131,7 @@ def decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int]
     alive = list(range(len(rows)))  # result index of each batch row
     tail = max((len(s) for s in stop), default=0) + 2
     length = width
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         tokens, logprobs = sample_next(logits, temperature, top_p, greedy, rng)
         keep = []
         for row, (token, logprob) in enumerate(zip(tokens.tolist(), logprobs.tolist())):
@@ -144,7 +144,7 @@ def decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int]
                 result.stopped = True
             else:
                 keep.append(row)
-        if not keep:
+        if not keep or step == max_new_tokens - 1:
             break
         if len(keep) <= len(alive) // 2:  # drop finished rows
             index = torch.tensor(keep, device=device)

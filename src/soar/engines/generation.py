@@ -65,7 +65,7 @@ class HFGenerator:
 
         greedy = sampling.greedy or sampling.temperature == 0
         draws = 1 if greedy else n
-        jobs = sorted(((i, s) for i in range(len(prompt_ids)) for s in range(draws)), key=lambda job: len(prompt_ids[job[0]]))
+        jobs = sorted(((i, s) for i in range(len(prompt_ids)) for s in range(draws)), key=lambda job: (len(prompt_ids[job[0]]), prompt_ids[job[0]]))
         out: list[list[Completion]] = [[] for _ in prompt_ids]
         device = next(self.model.parameters()).device
         rng = torch.Generator(device=device).manual_seed(sampling.seed) if sampling.seed is not None else None
@@ -74,9 +74,9 @@ class HFGenerator:
         try:
             for start in range(0, len(jobs), self.batch_size):
                 chunk = [index for index, _ in jobs[start:start + self.batch_size]]
-                distinct = sorted(set(chunk))
-                rows = [distinct.index(index) for index in chunk]
-                for index, completion in zip(chunk, self._batch([prompt_ids[i] for i in distinct], rows, sampling, greedy, rng)):
+                distinct: dict[tuple[int, ...], int] = {}  # identical prompts are prefilled once
+                rows = [distinct.setdefault(tuple(prompt_ids[i]), len(distinct)) for i in chunk]
+                for index, completion in zip(chunk, self._batch([list(p) for p in distinct], rows, sampling, greedy, rng)):
                     completion.prompt_index = index
                     out[index].extend([_copy(completion) for _ in range(n)] if greedy else [completion])
         finally:

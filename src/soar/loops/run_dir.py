@@ -100,9 +100,13 @@ class RunDir:
         for key, value in tensors.items():
             torch.save(value, tmp / f"{key}.pt")
         (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
+        for file in tmp.iterdir():  # on disk before anything points at them (survives a power cut, not just a kill)
+            _fsync(file)
+        _fsync(tmp)
         final = self.checkpoints / name
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
+        _fsync(self.checkpoints)
         write_atomic(self.checkpoints / "latest", name)
         for old in self.checkpoints.iterdir():
             if old.name not in (name, "latest"):
@@ -123,6 +127,14 @@ class RunDir:
         state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
         tensors = {p.stem: torch.load(p, weights_only=True) for p in folder.glob("*.pt")}
         return tensors, state
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -95,7 +95,7 @@ def sample_teacher(generator: Generator, tokenizer: Any, cfg: TeacherConfig, cou
                             f"(acceptance rate {rate:.1%}); needed {count} within teacher.max_attempts_factor * g * n "
                             f"= {cap} attempts. Rejections: {rejection_counts(rejected) or 'none'}")
         draw = min(cap - attempts, max(count - len(accepted), 4))
-        drafts = _draw(generator, tokenizer, cfg, prompt, prompt_ids, draw, seed * 1000 + rounds)
+        drafts = _draw(generator, tokenizer, cfg, prompt, prompt_ids, draw, (seed * 1000 + rounds) * 16)  # 16 streams a round
         rounds += 1
         attempts += draw
         tokens += sum(sum(d.mask) for d in drafts)
@@ -111,10 +111,10 @@ def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str,
           seed: int) -> list[_Draft]:
     drafts = [_Draft() for _ in range(count)]
     if cfg.sampling == "rejection":
-        _sample(generator, cfg, prompt_ids, drafts, (), seed)
+        _sample(generator, tokenizer, cfg, prompt_ids, drafts, (), seed)
     elif cfg.sampling == "structured":
         _force(tokenizer, drafts, "<question>")
-        _sample(generator, cfg, prompt_ids, drafts, QUESTION_ENDS, seed)
+        _sample(generator, tokenizer, cfg, prompt_ids, drafts, QUESTION_ENDS, seed, eos_ends=True)
         for d in drafts:  # a question the model ended with "?" gets its closing tag forced
             _force(tokenizer, [d], "" if d.text.endswith(("</question>", "<question>")) else "</question>")
         _force(tokenizer, drafts, "<answer>\\boxed{")
@@ -122,7 +122,7 @@ def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str,
             d.span = ""
         open_ = list(drafts)
         for attempt in range(4):  # the answer ends at the "}" that closes the box (nested braces allowed)
-            _sample(generator, cfg, prompt_ids, open_, ("}",), seed + 1 + attempt)
+            _sample(generator, tokenizer, cfg, prompt_ids, open_, ("}",), seed + 1 + attempt, eos_ends=True)
             open_ = [d for d in open_ if d.alive and d.span.count("}") <= d.span.count("{")]
             if not open_:
                 break
@@ -130,7 +130,7 @@ def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str,
             d.alive = False
         _force(tokenizer, drafts, "</answer>")
     else:  # multiturn: question turn; the answer request forced; answer turn
-        _sample(generator, cfg, prompt_ids, drafts, (), seed)
+        _sample(generator, tokenizer, cfg, prompt_ids, drafts, (), seed)
         questions = [d.text.strip() for d in drafts]
         for d, question in zip(drafts, questions):
             full = render(MULTITURN_ANSWER, tokenizer, history=[(MULTITURN_QUESTION, question)])
@@ -138,7 +138,7 @@ def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str,
             ended = tokenizer.decode(d.ids[-1:]) if d.ids else ""
             _force(tokenizer, [d], turn[len(ended):] if ended and turn.startswith(ended) else turn)
             d.span = ""
-        _sample(generator, cfg, prompt_ids, drafts, (), seed + 1)
+        _sample(generator, tokenizer, cfg, prompt_ids, drafts, (), seed + 1)
         for d, question in zip(drafts, questions):
             d.text = f"<question>{question}</question><answer>{d.span.strip()}</answer>" if d.alive else ""
     return drafts
@@ -155,11 +155,16 @@ def _force(tokenizer: Any, drafts: list[_Draft], text: str) -> None:
             d.text += text
 
 
-def _sample(generator: Generator, cfg: TeacherConfig, prompt_ids: list[int], drafts: list[_Draft],
-            stop: tuple[str, ...], seed: int) -> None:
-    """Extend every alive draft by one sampled span (also kept in ``span``); a span cut by the budget ends the draft.
+def _sample(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt_ids: list[int], drafts: list[_Draft],
+            stop: tuple[str, ...], seed: int, eos_ends: bool = False) -> None:
+    """Extend every alive draft by one sampled span (also kept in ``span``).
 
-    The budget, ``max_new_tokens``, counts sampled tokens only (forced template text is free).
+    The budget, ``max_new_tokens``, counts sampled tokens only (forced template
+    text is free); a span cut by it ends the draft, and so does an EOS when
+    ``eos_ends`` (structured mode: nothing may follow an end of sequence).
+    The text appended is the decoding of exactly the kept token ids (a stop
+    string can sit inside a token such as ``}}``; the ids, not a cut text, are
+    what the trainer sees, so the parser must see the same).
     """
     for d in drafts:
         d.alive = d.alive and sum(d.mask) < cfg.max_new_tokens
@@ -171,11 +176,14 @@ def _sample(generator: Generator, cfg: TeacherConfig, prompt_ids: list[int], dra
     groups = generator.generate_tokens([prompt_ids + d.ids for d in live], 1, sampling)
     for d, (completion,) in zip(live, groups):
         room = cfg.max_new_tokens - sum(d.mask)
-        d.ids += completion.token_ids[:room]
-        d.mask += [1] * len(completion.token_ids[:room])
-        d.text += completion.text
-        d.span += completion.text
-        d.alive = completion.finish_reason == "stop" and len(completion.token_ids) <= room
+        ids = completion.token_ids[:room]
+        piece = tokenizer.decode(ids, skip_special_tokens=True)
+        d.ids += ids
+        d.mask += [1] * len(ids)
+        d.text += piece
+        d.span += piece
+        ended_by_eos = bool(ids) and ids[-1] == tokenizer.eos_token_id
+        d.alive = completion.finish_reason == "stop" and len(completion.token_ids) <= room and not (eos_ends and ended_by_eos)
 
 
 def teacher_update(trainer: PolicyTrainer, datasets: list[list[TeacherRollout]], rewards: list[float]) -> dict[str, float]:

@@ -12,7 +12,7 @@ step's records and a checkpoint.
 Choices where the paper is silent (see also ``soar.algo.promotion`` and
 ``soar.loops.student``):
 
-* Every random choice is seeded from (compute.seed, step, dataset, student), so
+* Every random choice is seeded from (compute.seed, step, dataset, student; r < 100), so
   a resumed run needs no RNG state to reproduce an uninterrupted one (torch's
   RNG state is saved all the same).
 * Teacher and student start as two copies of the same base model.
@@ -69,6 +69,11 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
         cfg = cfg or load_config("tiny")
         run = RunDir(out or Path(cfg.out_dir) / time.strftime("soar-%Y%m%d-%H%M%S"))
         run.create(to_yaml(cfg))
+    if cfg.compute.generator != "hf":
+        from soar.errors import ConfigError
+
+        raise ConfigError("soar train supports compute.generator: hf for now; the vllm generator is not yet fed the "
+                          "teacher's and students' updated weights inside the loop")
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     torch.manual_seed(cfg.compute.seed)
@@ -98,7 +103,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
         if resume is not None:
             run.truncate_after(first - 1)
 
-        tensorboard = _tensorboard(run.path / "tensorboard")
+        tensorboard = _tensorboard(run.path / "tensorboard", purge_step=first)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
             outer = progress.add_task("outer steps", total=cfg.outer_steps, completed=first)
@@ -141,7 +146,7 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
     steps_now = inner_steps(promotion.stage, cfg.inner.steps, cfg.inner.steps_after_promotion, cfg.inner.max_steps)
     jobs = [StudentJob(f"step{step}-k{k}-j{j}", pool.baseline_version,
                        [rollout.pair.to_problem(f"{step}-{k}-{i}").to_dict() for i, rollout in enumerate(dataset)],
-                       reward_questions, seed * 1_000_003 + step * 1_000 + k * 10 + j, steps_now)
+                       reward_questions, seed * 1_000_003 + step * 10_000 + k * 100 + j, steps_now)
             for k, dataset in enumerate(datasets) for j in range(r)]
     progress.reset(inner_task, total=len(jobs))
     if cfg.teacher.reward == "grounded":
@@ -195,9 +200,9 @@ def _line(record: dict[str, Any]) -> str:
             f"{record['acceptance_rate']:.0%}  {seconds:.0f} s{flag}")
 
 
-def _tensorboard(path: Path) -> Any:
+def _tensorboard(path: Path, purge_step: int) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is the `analysis` extra
         return None
-    return SummaryWriter(str(path))
+    return SummaryWriter(str(path), purge_step=purge_step or None)  # a resumed run drops replayed steps

@@ -1,0 +1,51 @@
+"""Structured teacher sampling keeps the parsed text equal to the sampled token ids."""
+
+import pytest
+
+from soar.config import TeacherConfig
+from soar.engines.generation import Completion
+from soar.engines.tiny import default_tokenizer
+from soar.errors import SoarError
+from soar.loops.teacher import sample_teacher
+
+
+class ScriptedTeacher:
+    """Returns fixed spans in order, cut at the stop string in ``text`` as HFGenerator does (ids keep whole tokens)."""
+
+    def __init__(self, tokenizer, spans):
+        self.tokenizer, self.spans, self.calls = tokenizer, list(spans), 0
+
+    def generate_tokens(self, prompt_ids, n, sampling):
+        out = []
+        for index, _ in enumerate(prompt_ids):
+            ids = self.tokenizer(self.spans[self.calls], add_special_tokens=False)["input_ids"]
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            for stop in sampling.stop:
+                cut = text.find(stop)
+                text = text[:cut + len(stop)] if cut >= 0 else text
+            out.append([Completion(index, text, ids, [0.0] * len(ids), "stop")])
+        self.calls += 1
+        return out
+
+
+def test_nested_braces_split_inside_a_token_give_the_sampled_answer(verifier):
+    tokenizer = default_tokenizer()
+    assert "}}" in tokenizer.convert_ids_to_tokens(tokenizer("25}}", add_special_tokens=False)["input_ids"])
+    spans = ["What is 1/25 in lowest terms?", "\\frac{1}{", "25}}"]  # the first "}" closes only the \frac part
+    teacher = ScriptedTeacher(tokenizer, spans)
+    cfg = TeacherConfig(sampling="structured", max_new_tokens=64, max_attempts_factor=1)
+    sample = sample_teacher(teacher, tokenizer, cfg, 1, seed=0, parseable=verifier.parseable_many)
+    (rollout,) = sample.rollouts
+    assert rollout.pair.answer == "\\frac{1}{25}" and rollout.pair.question == "What is 1/25 in lowest terms?"
+    text = tokenizer.decode(rollout.completion_ids)
+    assert text == "<question>What is 1/25 in lowest terms?</question><answer>\\boxed{\\frac{1}{25}}</answer>"
+    sampled = [t for t, m in zip(rollout.completion_ids, rollout.completion_mask) if m]
+    assert tokenizer.decode(sampled) == "".join(spans)  # forced template tokens are masked out
+
+
+def test_an_end_of_sequence_inside_a_span_ends_the_draft(verifier):
+    tokenizer = default_tokenizer()
+    spans = ["Find x." + tokenizer.eos_token] * 4
+    cfg = TeacherConfig(sampling="structured", max_new_tokens=64, max_attempts_factor=1)
+    with pytest.raises(SoarError, match=r"accepted 0 of 1 .*missing_question_tags"):  # never closed: rejected
+        sample_teacher(ScriptedTeacher(tokenizer, spans), tokenizer, cfg, 1, seed=0, parseable=verifier.parseable_many)
