@@ -33,7 +33,11 @@ class Completion:
     token_ids: list[int]
     logprobs: list[float] = field(default_factory=list)
     finish_reason: str = "length"
-    """``stop`` (EOS or a stop string) or ``length`` (hit max_new_tokens)."""
+    """``stop`` (EOS or a stop string) or ``length`` (hit max_new_tokens).
+
+    ``text`` ends at the first stop string; ``token_ids`` keep the whole token that
+    contained it (a stop ``}`` can sit inside a ``}}`` token), so code that needs
+    text and ids to agree decodes ``token_ids`` itself (see ``soar.loops.teacher``)."""
 
 
 class Generator(Protocol):
