@@ -28,6 +28,8 @@ class Scored:
     correct: list[int]
     samples: int
     replies: list[list[str]]
+    tokens: int = 0
+    """Tokens the generator sampled for these replies."""
 
     @property
     def accuracy(self) -> float:
@@ -48,7 +50,7 @@ def _score(generator: Generator, tokenizer: Any, problems: list[Problem], verifi
     for group in replies:
         correct.append(sum(r == full for r in rewards[at:at + len(group)]))
         at += len(group)
-    return Scored(correct, n, replies)
+    return Scored(correct, n, replies, sum(len(c.token_ids) for group in groups for c in group))
 
 
 def greedy_accuracy(generator: Generator, tokenizer: Any, problems: list[Problem], verifier: Verifier, *,

@@ -55,7 +55,8 @@ class RunDir:
         lines = "".join(json.dumps(r) + "\n" for r in records)
         write_atomic(self.questions / f"step_{step:04d}.jsonl", lines)
 
-    def read(self, name: str) -> list[dict[str, Any]]:
+    def read(self, name: str, lenient: bool = False) -> list[dict[str, Any]]:
+        """The records of a JSONL file; ``lenient`` skips a line torn by a kill instead of failing on it."""
         path = self.path / name
         if not path.exists():
             return []
@@ -64,30 +65,20 @@ class RunDir:
             if line.strip():
                 try:
                     records.append(json.loads(line))
-                except json.JSONDecodeError:  # a line cut by a kill mid-write
-                    raise SoarError(f"{path}:{number}: not a JSON record (was the run killed while writing?)") from None
+                except json.JSONDecodeError:
+                    if not lenient:
+                        raise SoarError(f"{path}:{number}: not a JSON record (was the run killed while writing?)") from None
         return records
 
     def truncate_after(self, step: int) -> None:
         """Drop records of steps after ``step`` (written by a step whose checkpoint never completed)."""
         for name in ("metrics.jsonl", "promotion_questions.jsonl"):
-            path = self.path / name
-            if path.exists():
-                kept = [r for r in self._read_lenient(path) if r.get("step", -1) <= step]
-                write_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))
+            if (self.path / name).exists():
+                kept = [r for r in self.read(name, lenient=True) if r.get("step", -1) <= step]
+                write_atomic(self.path / name, "".join(json.dumps(r) + "\n" for r in kept))
         for file in self.questions.glob("step_*.jsonl"):
             if int(file.stem.split("_")[1]) > step:
                 file.unlink()
-
-    @staticmethod
-    def _read_lenient(path: Path) -> list[dict[str, Any]]:
-        records = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # the torn last line of a killed write
-        return records
 
     # -- checkpoints -----------------------------------------------------------
     def save_checkpoint(self, step: int, tensors: dict[str, Any], state: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from soar.algo.promotion import PromotionState, decide_promotion, grounded_rewards, inner_steps, learnability_reward, partition
 from soar.config import SoarConfig, load_config, to_yaml
 from soar.data.load import load_hard_set
+from soar.errors import ConfigError, SoarError
 from soar.loops.run_dir import RunDir
 from soar.loops.student import InProcessStudentPool, StudentJob
 from soar.loops.teacher import sample_teacher, teacher_update
@@ -61,19 +62,16 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
     if resume is not None:
         run = RunDir(resume)
         if not (run.path / "config.yaml").exists():
-            from soar.errors import SoarError
-
             raise SoarError(f"{run.path} is not a run directory (no config.yaml)")
         cfg = load_config(file=run.path / "config.yaml")
     else:
         cfg = cfg or load_config("tiny")
         run = RunDir(out or Path(cfg.out_dir) / time.strftime("soar-%Y%m%d-%H%M%S"))
-        run.create(to_yaml(cfg))
-    if cfg.compute.generator != "hf":
-        from soar.errors import ConfigError
-
+    if cfg.compute.generator != "hf":  # before anything is written
         raise ConfigError("soar train supports compute.generator: hf for now; the vllm generator is not yet fed the "
                           "teacher's and students' updated weights inside the loop")
+    if resume is None:
+        run.create(to_yaml(cfg))
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     torch.manual_seed(cfg.compute.seed)
@@ -111,7 +109,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
             for step in range(first, cfg.outer_steps):
                 record, promotion = outer_step(cfg, step, hard.train, tokenizer, teacher, teacher_generator, pool,
                                                verifier, promotion, run, progress, inner)
-                state = {"step": step, "promotion": {"window_means": promotion.window_means, "stage": promotion.stage}}
+                state = {"step": step, "promotion": asdict(promotion)}
                 run.save_checkpoint(step, {"teacher": teacher.state_dict(), "students": pool.state_dict(),
                                            "rng": torch.get_rng_state()}, state)
                 if tensorboard is not None:
