@@ -109,6 +109,25 @@ def smoke(
     run_smoke(cfg, n_problems=problems, n_samples=samples)
 
 
+@app.command("filter", context_settings=OVERRIDES)
+def filter_(
+    ctx: typer.Context,
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: out_dir/filter-SOURCE-failK); "
+                                       "run the same command again to continue an interrupted filter."),
+    max_problems: Optional[int] = typer.Option(None, help="Stop after this many problems (a partial, resumable result)."),
+) -> None:
+    """Keep the problems the model fails k times out of k (data.fail_at_k): the hard set, its split, stats."""
+    from soar.loops.filter import run_filter
+
+    cfg = resolve_config(preset, config, ctx.args)
+    if out is None:
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(cfg.data.source).stem)
+        out = Path(cfg.out_dir) / f"filter-{name}-fail{cfg.data.fail_at_k}"
+    run_filter(cfg, out, max_problems=max_problems)
+
+
 @app.command("train", context_settings=OVERRIDES)
 def train(
     ctx: typer.Context,

@@ -105,6 +105,9 @@ class InnerLoopConfig:
     """Cap on inner steps (B.7 and the limitations section speak of 10-20)."""
     reward_questions: int = 64
     """M: hard train questions Q_R sampled per outer step."""
+    keep_students: bool = False
+    """Keep the step's g*r trained students in memory, so a promotion uses the chosen one as it
+    is; ``false`` re-trains it (same seed) and needs memory for one student only."""
 
 
 @dataclass
@@ -171,7 +174,10 @@ class DataConfig:
     arithmetic_per_tier: int = 64
     arithmetic_seed: int = 0
     fail_at_k: int = 128
-    """k of the fail@k filter that defines "hard" (0/k successes)."""
+    """k of the fail@k filter that defines "hard" (0/k successes; ``soar filter``)."""
+    filter_temperature: float = 1.0
+    filter_max_new_tokens: int = 1024
+    """Reply budget of the fail@k filter's samples (B.5: 1024)."""
 
 
 @dataclass

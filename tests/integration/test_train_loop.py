@@ -27,7 +27,7 @@ def model_dir(tmp_path_factory):
 
 def _cfg(model_dir, tmp_path, **extra):
     overrides = {
-        "model.name": str(model_dir), "data.arithmetic_tiers": "[add2]", "data.arithmetic_per_tier": "16",
+        "model.name": str(model_dir), "data.source": "arithmetic", "data.arithmetic_tiers": "[add2]", "data.arithmetic_per_tier": "16",
         "data.splits_dir": str(tmp_path / "splits"), "teacher.group_size": "2", "teacher.max_new_tokens": "24",
         "teacher.micro_batch_size": "4", "teacher.warmup_steps": "0", "student.batch_size": "2",
         "student.group_size": "2", "student.max_new_tokens": "12", "inner.dataset_size": "2", "inner.repeats": "2",
@@ -99,13 +99,32 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(model_dir, uninterr
     assert (pq_b.read_text() if pq_b.exists() else "") == (pq_a.read_text() if pq_a.exists() else "")
 
 
-def test_forced_promotion_moves_the_baseline(model_dir, tmp_path):
-    summary = train(_cfg(model_dir, tmp_path, **{"promotion.tau": -1.0, "outer_steps": 2}), out=tmp_path / "run")
+@pytest.fixture(scope="module")
+def promoted_runs(model_dir, tmp_path_factory):
+    """Two runs with a promotion every step: the chosen student kept in memory, and re-trained."""
+    runs = {}
+    for keep in (True, False):
+        tmp = tmp_path_factory.mktemp(f"promote-keep-{keep}")
+        cfg = _cfg(model_dir, tmp, **{"promotion.tau": -1.0, "outer_steps": 2, "inner.keep_students": keep})
+        runs[keep] = train(cfg, out=tmp / "run")
+    return runs
+
+
+def test_a_kept_student_and_a_retrained_one_promote_the_same(promoted_runs):
+    kept, retrained = ([json.loads(x) for x in (promoted_runs[keep].run_dir / "metrics.jsonl").read_text().splitlines()]
+                       for keep in (True, False))
+    assert _comparable(kept) == _comparable(retrained)  # re-training with the job's seed is bit-identical on CPU
+    assert "promotion_replay" in retrained[0]["seconds"] and kept[0]["seconds"].get("promotion_replay", 0) == 0
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_forced_promotion_moves_the_baseline(promoted_runs, keep):
+    summary = promoted_runs[keep]
     metrics = [json.loads(x) for x in (summary.run_dir / "metrics.jsonl").read_text().splitlines()]
     first, second = metrics
     assert first["promoted"] and first["stage"] == 1 and second["stage"] == 2
     chosen = first["promoted_dataset"] * 2 + first["promoted_student"]
-    # the replayed student is the one that was scored, and it is the baseline the next step measures against
+    # the promoted student is the one that was scored, and it is the baseline the next step measures against
     assert first["promotion_replay_accuracy"] == first["student_accuracies"][chosen]
     assert second["baseline_accuracy"] == first["student_accuracies"][chosen]  # Q_R = the whole train split
     assert second["student_rewards"][0] == pytest.approx(

@@ -42,7 +42,8 @@ def test_tiny_is_the_cpu_testbed():
     c = load_config("tiny")
     assert c.model.name == "smollm2-135m-instruct" and c.model.device == "cpu"
     assert c.teacher.sampling == "structured" and c.reward.require_boxed is False
-    assert c.data.source == "arithmetic"
+    assert c.data.source == "arithmetic-hard" and c.data.fail_at_k == 16
+    assert c.data.filter_max_new_tokens == c.student.max_new_tokens  # the shipped set was filtered at this budget
 
 
 def test_dotted_overrides_are_typed():

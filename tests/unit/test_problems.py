@@ -164,6 +164,28 @@ def test_bundled_sources():
     assert len(load_problems("arithmetic", arithmetic={"tiers": ["add2"], "per_tier": 3})) == 3
 
 
+def test_the_shipped_hard_arithmetic_set_is_the_filtered_pool():
+    """``arithmetic-hard`` is exactly the pool's problems with 0/16 successes in the shipped stats."""
+    import json
+    from importlib import resources
+
+    from soar.config import load_config
+    from soar.loops.filter import filter_settings
+
+    hard = load_problems("arithmetic-hard")
+    stats = json.loads((resources.files("soar") / "data" / "bundled" / "arithmetic-hard.stats.json").read_text())
+    cfg = load_config("tiny", overrides={"data.source": "arithmetic"})
+    pool = generate_problems(cfg.data.arithmetic_tiers, cfg.data.arithmetic_per_tier, cfg.data.arithmetic_seed)
+    assert stats["settings"] == filter_settings(cfg, pool)  # filtered with the tiny preset's own settings
+    assert stats["complete"] and stats["pool"] == len(pool) == len(stats["successes"])
+    by_id = {p.id: p for p in pool}
+    assert [p.id for p in hard] == [p.id for p in pool if stats["successes"][p.id] == 0]
+    for p in hard:
+        assert (p.question, p.answer) == (by_id[p.id].question, by_id[p.id].answer)
+        assert p.metadata["successes_at_k"] == 0 and p.metadata["tier"] == by_id[p.id].metadata["tier"]
+    assert stats["kept"] == len(hard) >= 60
+
+
 def test_reused_split_keeps_metadata_and_small_sets_split_both_ways(tmp_path):
     problems = [Problem("a?", "1", "0", {"tier": "x"}), Problem("b?", "2", "1", {"tier": "y"})]
     first = load_or_make_split(problems, tmp_path, "two", seed=0, test_fraction=0.2)

@@ -5,6 +5,12 @@ SmolLM2-135M-Instruct, greedy, student prompt, last number of the reply as its
 answer, 32 problems per tier: add2 11/32, mul1x2 7/32, mul2x2 4/32, and
 add3, sub3, mul2x3 all 0/32.  The last three make the ``tiny`` preset's hard set.
 
+``arithmetic-hard`` (the ``tiny`` preset's hard set) is the fail@16 subset of
+the default pool (add3, sub3, mul2x3, 64 each) for the default model, made
+by ``soar filter`` and shipped as ``bundled/arithmetic-hard.jsonl`` with its
+``stats.json`` (settings and per-problem success counts) beside it; a test
+checks that every problem in it is the pool's problem of that id.
+
 Problems are generated from ``random.Random(f"{seed}:{tier}")`` so a tier's
 problems do not change when other tiers are added.  Questions are written in
 words and symbols the way a competition problem states a computation; answers
@@ -13,8 +19,10 @@ are integers.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
+from importlib import resources
 
 from soar.errors import DataError
 from soar.types import Problem
@@ -90,3 +98,9 @@ def generate_problems(
                 )
             )
     return problems
+
+
+def load_arithmetic_hard() -> list[Problem]:
+    """The shipped fail@k-filtered arithmetic set (see the module doc)."""
+    text = (resources.files("soar") / "data" / "bundled" / "arithmetic-hard.jsonl").read_text(encoding="utf-8")
+    return [Problem.from_dict(json.loads(line)) for line in text.splitlines() if line.strip()]

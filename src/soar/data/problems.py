@@ -22,7 +22,7 @@ from soar.errors import DataError
 from soar.math.extract import last_boxed
 from soar.types import Problem
 
-BUNDLED = ("arithmetic", "champ")
+BUNDLED = ("arithmetic", "arithmetic-hard", "champ")
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,15 @@ def load_problems(
     hf_config: str | None = None,
     arithmetic: Mapping[str, Any] | None = None,
 ) -> list[Problem]:
-    """Problems from a file path, ``hf:<name>``, or a bundled name (``arithmetic``, ``champ``)."""
+    """Problems from a file path, ``hf:<name>``, or a bundled name (``arithmetic``, ``arithmetic-hard``, ``champ``)."""
     if source == "arithmetic":
         from soar.data.arithmetic import generate_problems
 
         return generate_problems(**dict(arithmetic or {}))
+    if source == "arithmetic-hard":
+        from soar.data.arithmetic import load_arithmetic_hard
+
+        return load_arithmetic_hard()
     if source == "champ":
         from soar.data.champ import load_champ
 

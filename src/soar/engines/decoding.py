@@ -23,6 +23,8 @@ policy, as the trainer computes them, so they can be compared directly.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +100,18 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float, greedy: 
     return tokens, logprobs
 
 
+@functools.cache
+def _cache_name(model_class: type) -> str:
+    params = inspect.signature(model_class.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"  # transformers >= 5.2x renamed it
+
+
+def cache_kwarg(model: Any) -> str:
+    """The forward keyword for a KV cache: ``cache`` (newer transformers) or ``past_key_values``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT wrapper passes it through
+    return _cache_name(type(base))
+
+
 @dataclass
 class Decoded:
     token_ids: list[int]
@@ -120,7 +134,8 @@ def decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int]
         mask[i, width - len(p):width] = 1
     positions = (mask[:, :width].cumsum(dim=1) - 1).clamp(min=0)
     cache = BufferCache(model.config.get_text_config().num_hidden_layers, capacity)
-    out = model(input_ids=ids, attention_mask=mask[:, :width], position_ids=positions, past_key_values=cache,
+    kw = cache_kwarg(model)
+    out = model(input_ids=ids, attention_mask=mask[:, :width], position_ids=positions, **{kw: cache},
                 use_cache=True, logits_to_keep=1)
     select = torch.tensor(rows, device=device)
     cache.batch_select_indices(select)
@@ -155,7 +170,7 @@ def decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int]
         length += 1
         position = position + 1
         out = model(input_ids=tokens[:, None], attention_mask=mask[:, :length], position_ids=position[:, None],
-                    past_key_values=cache, use_cache=True)
+                    **{kw: cache}, use_cache=True)
         logits = out.logits[:, -1]
     return results
 

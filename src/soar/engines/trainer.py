@@ -29,6 +29,7 @@ import torch
 
 from soar.algo.losses import LossStats, rloo_loss, token_logprobs
 from soar.config import PolicyConfig
+from soar.engines.decoding import cache_kwarg
 
 LossFn = Callable[..., tuple[torch.Tensor, LossStats]]
 
@@ -182,12 +183,12 @@ class PolicyTrainer:
         def forward(model: Any) -> torch.Tensor:
             from transformers import DynamicCache
 
-            cache = DynamicCache()
+            cache, kw = DynamicCache(), cache_kwarg(model)
             head = model(input_ids=prompt_ids, attention_mask=prompt_attention, position_ids=prompt_positions,
-                         past_key_values=cache, use_cache=True, logits_to_keep=1)
+                         **{kw: cache}, use_cache=True, logits_to_keep=1)
             cache.batch_select_indices(select)
             tail = model(input_ids=targets[:, :-1], attention_mask=attention_t[:, :-1], position_ids=positions[:, :-1],
-                         past_key_values=cache, use_cache=True) if C > 1 else None
+                         **{kw: cache}, use_cache=True) if C > 1 else None
             logits = head.logits[select] if tail is None else torch.cat([head.logits[select], tail.logits], dim=1)
             return token_logprobs(logits, targets)
 

@@ -17,9 +17,12 @@ Choices where the paper is silent:
 
 * The student's KL reference is the baseline it started from (the promoted
   student after a promotion); in LoRA mode it stays the base model.
-* Promotion re-runs the chosen job (same seed) instead of keeping g*r trained
-  copies in memory; on CPU this is bit-identical, and the re-run accuracy is
-  reported so any difference (GPU non-determinism) is visible.
+* Promotion needs the chosen student's weights.  With ``inner.keep_students``
+  every trained student of the step is kept (g*r copies, in the device's
+  memory) and the chosen one is used as it is; without it (the default, for
+  large models) promotion re-runs the chosen job with the same seed, which is
+  bit-identical on CPU, and the re-run accuracy is reported so any difference
+  (GPU non-determinism) is visible.
 """
 
 from __future__ import annotations
@@ -91,15 +94,19 @@ class InProcessStudentPool:
         self.generator = HFGenerator(self.trainer.model, tokenizer, batch_size=cfg.compute.generation_batch_size)
         self.baseline = self.trainer.snapshot()
         self.baseline_version = 0
+        self.trained: dict[str, tuple[dict[str, Any], StudentResult]] = {}
+        """The step's trained students (``inner.keep_students``): job id -> (weights, result)."""
 
     def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult:
         self.trainer.restore(self.baseline)
         return self._evaluate("baseline", reward_questions)
 
     def run(self, jobs: list[StudentJob], progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]:
-        results = []
+        results, self.trained = [], {}
         for job in jobs:
             results.append(self._train_and_evaluate(job))
+            if self.cfg.inner.keep_students:
+                self.trained[job.job_id] = (self.trainer.snapshot(), results[-1])
             if progress:
                 progress(results[-1])
         return results
@@ -115,8 +122,14 @@ class InProcessStudentPool:
         return [c / samples for c in scored.correct]
 
     def promote(self, job: StudentJob) -> StudentResult:
-        """Re-train ``job``'s student and make it the new baseline (and KL reference)."""
-        result = self._train_and_evaluate(job)
+        """Make ``job``'s trained student the new baseline (and KL reference), re-training it if it was not kept."""
+        if job.job_id in self.trained:
+            weights, result = self.trained[job.job_id]
+            self.trainer.restore(weights)
+            result = StudentResult(job.job_id, result.accuracy, result.correct)  # no time spent
+        else:
+            result = self._train_and_evaluate(job)
+        self.trained = {}
         self.baseline = self.trainer.snapshot()
         self.baseline_version += 1
         self.trainer.set_reference_to_current()

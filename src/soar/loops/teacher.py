@@ -20,7 +20,10 @@ Sampling modes (``teacher.sampling``):
   not print its two prompts; ours are :data:`MULTITURN_QUESTION` and
   :data:`MULTITURN_ANSWER`.
 
-Attempts are capped at ``teacher.max_attempts_factor * g * n`` rollouts;
+Each round draws enough drafts to finish at the acceptance rate seen so far
+(at least the number still needed, at most ``max_attempts_factor`` times it),
+so a low-acceptance model needs few rounds rather than many small ones; the
+first ``g*n`` valid drafts in draw order are kept.  Attempts are capped at ``teacher.max_attempts_factor * g * n`` rollouts;
 reaching the cap raises :class:`~soar.errors.SoarError` with the acceptance rate.
 
 Update: every rollout of dataset X_k gets R_k; advantages are leave-one-out
@@ -29,6 +32,7 @@ over the g datasets (the RLOO group), i.e. A_k = R_k - mean_{j != k} R_j.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,10 +66,13 @@ class TeacherSample:
     attempts: int
     rejections: dict[str, int] = field(default_factory=dict)
     tokens: int = 0
+    valid: int = -1
+    """Drafts that passed the parser (a round can pass more than were still needed); -1: ``len(rollouts)``."""
 
     @property
     def acceptance_rate(self) -> float:
-        return len(self.rollouts) / self.attempts if self.attempts else 0.0
+        valid = len(self.rollouts) if self.valid < 0 else self.valid
+        return valid / self.attempts if self.attempts else 0.0
 
 
 @dataclass
@@ -87,24 +94,27 @@ def sample_teacher(generator: Generator, tokenizer: Any, cfg: TeacherConfig, cou
     cap = cfg.max_attempts_factor * count
     accepted: list[TeacherRollout] = []
     rejected: list[Any] = []
-    attempts = tokens = rounds = 0
+    attempts = tokens = rounds = valid = 0
     while len(accepted) < count:
         if attempts >= cap:
             rate = len(accepted) / attempts
             raise SoarError(f"teacher sampling ({cfg.sampling}) accepted {len(accepted)} of {attempts} rollouts "
                             f"(acceptance rate {rate:.1%}); needed {count} within teacher.max_attempts_factor * g * n "
                             f"= {cap} attempts. Rejections: {rejection_counts(rejected) or 'none'}")
-        draw = min(cap - attempts, max(count - len(accepted), 4))
+        rate = valid / attempts if attempts else 1.0  # draw enough to finish this round at the rate seen so far
+        draw = min(cap - attempts, max(4, math.ceil((count - len(accepted)) / max(rate, 1 / cfg.max_attempts_factor))))
         drafts = _draw(generator, tokenizer, cfg, prompt, prompt_ids, draw, (seed * 1000 + rounds) * 16)  # 16 streams a round
         rounds += 1
         attempts += draw
         tokens += sum(sum(d.mask) for d in drafts)
         for draft, result in zip(drafts, parse_teacher_outputs([d.text for d in drafts], parseable)):
-            if result.pair is not None and len(accepted) < count:
-                accepted.append(TeacherRollout(result.pair, prompt_ids, draft.ids, draft.mask))
-            elif result.pair is None:
+            if result.pair is None:
                 rejected.append(result)
-    return TeacherSample(accepted, attempts, rejection_counts(rejected), tokens)
+                continue
+            valid += 1
+            if len(accepted) < count:  # the first ``count`` valid drafts, in draw order
+                accepted.append(TeacherRollout(result.pair, prompt_ids, draft.ids, draft.mask))
+    return TeacherSample(accepted, attempts, rejection_counts(rejected), tokens, valid)
 
 
 def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str, prompt_ids: list[int], count: int,
