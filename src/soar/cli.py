@@ -147,6 +147,70 @@ def train(
         run_train(resolve_config(preset, config, ctx.args), out=out)
 
 
+@app.command("sample", context_settings=OVERRIDES)
+def sample(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", "-o", help="JSONL file to write the accepted question/answer pairs to."),
+    count: int = typer.Option(64, "--count", "-n", help="Accepted questions to write."),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="A soar train run directory: sample its teacher "
+                                           "(last checkpoint, the run's config). Without it: the base model (Base-T)."),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    seed: Optional[int] = typer.Option(None, help="Sampling seed (default compute.seed)."),
+) -> None:
+    """Sample questions from a teacher with the training prompt and format filtering; write JSONL."""
+    from soar.config import load_config
+    from soar.loops.sample import sample_questions
+
+    if teacher is not None:
+        if preset or config:
+            raise ConfigError("--teacher uses the run's saved config; drop --preset/--config (overrides still apply)")
+        if not (teacher / "config.yaml").exists():
+            raise ConfigError(f"--teacher {teacher}: not a soar train run directory (no config.yaml)")
+        cfg = load_config(file=teacher / "config.yaml", overrides=parse_overrides(ctx.args))
+    else:
+        cfg = resolve_config(preset, config, ctx.args)
+    sample_questions(cfg, count, out, teacher_run=teacher, seed=seed)
+
+
+@app.command("evaluate", context_settings=OVERRIDES)
+def evaluate(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", "-o", help="Evaluation folder (seeds already finished there are kept)."),
+    questions: Optional[Path] = typer.Option(None, "--questions", "-q", help="Question source: a PQ file, a soar "
+                                             "sample file or any problem file. Without it: Hard-Only."),
+    promoted_student: Optional[Path] = typer.Option(None, "--promoted-student", help="Evaluate this run's promoted "
+                                                    "baseline student (PS), inference only."),
+    name: Optional[str] = typer.Option(None, "--name", help="Method name in reports (default from the source)."),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Train fresh students (RLOO) on a question source + the hard train split; pass@k on the hard test split."""
+    from soar.data.problems import load_problems
+    from soar.loops.evaluate import evaluate as run_evaluate
+
+    if questions is not None and promoted_student is not None:
+        raise ConfigError("give --questions (train a fresh student) or --promoted-student (inference only), not both")
+    cfg = resolve_config(preset, config, ctx.args)
+    problems = load_problems(str(questions)) if questions is not None else None
+    if name is None:
+        name = "PS" if promoted_student else "Hard-Only" if questions is None else \
+            "PQ" if questions.name == "promotion_questions.jsonl" else questions.stem
+    run_evaluate(cfg, out, name, problems, promoted_run=promoted_student)
+
+
+@app.command("report")
+def report(
+    dirs: list[Path] = typer.Argument(..., help="soar train run directories and soar evaluate folders."),
+    out: Path = typer.Option(Path("report"), "--out", "-o", help="Folder for table.md, table.csv and the PNG plots."),
+) -> None:
+    """Tables (method x pass@k, mean ± SD) and plots (teacher rewards, student pass@k, acceptance)."""
+    from soar.loops.report import write_report
+
+    for path in write_report(dirs, out):
+        typer.echo(str(path))
+
+
 def main(argv: list[str] | None = None) -> Any:
     try:
         return app(args=argv, prog_name="soar")

@@ -284,6 +284,18 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+def changed_keys(before: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two ``to_dict`` trees (sorted)."""
+    keys = []
+    for key in sorted(set(before) | set(now)):
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            keys.append(prefix + key)
+    return keys
+
+
 def to_yaml(config: SoarConfig) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False, default_flow_style=False)
 

@@ -41,7 +41,7 @@ from soar.config import SoarConfig
 from soar.data.load import load_pool
 from soar.data.problems import write_jsonl
 from soar.data.splits import content_key, split_problems
-from soar.errors import SoarError
+from soar.errors import ConfigError, SoarError
 from soar.types import Problem
 
 
@@ -83,6 +83,9 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
     from soar.math.verify import Verifier
 
     console = console or Console()
+    if cfg.data.fail_at_k < 1 or cfg.data.filter_max_new_tokens < 1:
+        raise ConfigError(f"data.fail_at_k and data.filter_max_new_tokens must be at least 1, got "
+                          f"{cfg.data.fail_at_k} and {cfg.data.filter_max_new_tokens}")
     out = Path(out_dir)
     pool = load_pool(cfg.data)
     settings = filter_settings(cfg, pool)

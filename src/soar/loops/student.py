@@ -156,26 +156,13 @@ class InProcessStudentPool:
         dataset = [Problem.from_dict(d) for d in job.dataset]
         order = list(range(len(dataset)))
         random.Random(job.seed).shuffle(order)
-        s, per_step = self.cfg.student, []
-        tokens = 0
+        per_step, tokens, size = [], 0, self.cfg.student.batch_size
         for step in range(job.steps):
-            picks = [dataset[order[(step * s.batch_size + i) % len(order)]] for i in range(s.batch_size)]
-            prompts = [student_prompt(p.question, self.tokenizer) for p in picks]
-            prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-            sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
-                                      seed=job.seed * 1000 + step)
-            groups = self.generator.generate_tokens(prompt_ids, s.group_size, sampling)
-            texts = [c.text for g in groups for c in g]
-            golds = [p.answer for p, g in zip(picks, groups) for _ in g]
-            flat = self.verifier.math_rewards(texts, golds, require_boxed=self.cfg.reward.require_boxed,
-                                              kind=self.cfg.reward.kind)
-            rewards = [flat[i * s.group_size:(i + 1) * s.group_size] for i in range(len(picks))]
-            advantages = leave_one_out_advantages(rewards)
-            completions = [c for g in groups for c in g]
-            tokens += sum(len(c.token_ids) for c in completions)
-            self.trainer.step(Rollouts([prompt_ids[c.prompt_index] for c in completions],
-                                       [c.token_ids for c in completions], [a for row in advantages for a in row]))
-            per_step.append(sum(flat) / len(flat))
+            picks = [dataset[order[(step * size + i) % len(order)]] for i in range(size)]
+            reward, used = rloo_step(self.trainer, self.generator, self.tokenizer, self.verifier, picks, self.cfg,
+                                     seed=job.seed * 1000 + step)
+            per_step.append(reward)
+            tokens += used
         train_seconds = time.perf_counter() - started
         result = self._evaluate(job.job_id, job.reward_questions)
         result.train_rewards, result.train_seconds, result.tokens = per_step, train_seconds, tokens
@@ -187,3 +174,24 @@ class InProcessStudentPool:
                                  self.verifier, max_new_tokens=self.cfg.student.max_new_tokens,
                                  require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
         return StudentResult(job_id, scored.accuracy, scored.correct, eval_seconds=time.perf_counter() - started)
+
+
+def rloo_step(trainer: PolicyTrainer, generator: HFGenerator, tokenizer: Any, verifier: Verifier,
+              problems: list[Problem], cfg: SoarConfig, seed: int) -> tuple[float, int]:
+    """One student RLOO step on ``problems``: ``student.group_size`` samples each (student prompt),
+    B.3 rewards against their answers, leave-one-out advantages per problem, one optimiser step.
+
+    Returns the mean reward of the samples and the number of tokens sampled.
+    """
+    s = cfg.student
+    prompt_ids = [tokenizer(student_prompt(p.question, tokenizer), add_special_tokens=False)["input_ids"]
+                  for p in problems]
+    sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=seed)
+    groups = generator.generate_tokens(prompt_ids, s.group_size, sampling)
+    completions = [c for g in groups for c in g]
+    flat = verifier.math_rewards([c.text for c in completions], [p.answer for p, g in zip(problems, groups) for _ in g],
+                                 require_boxed=cfg.reward.require_boxed, kind=cfg.reward.kind)
+    advantages = leave_one_out_advantages([flat[i * s.group_size:(i + 1) * s.group_size] for i in range(len(problems))])
+    trainer.step(Rollouts([prompt_ids[c.prompt_index] for c in completions], [c.token_ids for c in completions],
+                          [a for row in advantages for a in row]))
+    return sum(flat) / len(flat), sum(len(c.token_ids) for c in completions)

@@ -1,0 +1,231 @@
+"""``soar evaluate``: train a fresh student on a question source + the hard train split, report test pass@k.
+
+Sections 4.3-4.5 and Appendix B.6.  A *question source* is any problem file:
+a run's ``promotion_questions.jsonl`` (PQ), a ``soar sample`` file (Base-T,
+Grounded-T, Intrinsic-T), a curated problem set (the oracle bound), or none
+(Hard-Only).  For each seed a fresh student (the base model) is trained with
+the inner loop's RLOO step (``soar.loops.student.rloo_step``) for
+``evaluation.max_steps`` steps:
+
+* ``curriculum``: synthetic questions only for ``synthetic_warmup_steps``
+  steps, then hard train questions only; ``mixed``: both, drawn from one pool.
+* Every ``eval_every`` steps (and at step 0 and the last step) pass@k on the
+  hard *test* split, ``samples_per_problem`` samples per problem, k in ``ks``.
+* The training reward is logged every step; the B.6 stop
+  (``soar.algo.early_stopping``) picks the step, and test pass@k is averaged
+  over the evaluations in ``[stop, stop + average_window]``; the fixed-step
+  report (OlympiadBench protocol) is the evaluation at ``fixed_step``.
+
+Promoted Student (PS): the run's baseline student from its last checkpoint,
+pass@k on the test split, inference only, one sampling seed per seed.
+
+Output (one folder per method)::
+
+    EVAL/config.yaml  EVAL/source.json  EVAL/summary.json (mean ± SD over seeds)
+    EVAL/seed_N/train.jsonl   step, reward (mean B.3 reward of the step's samples), phase
+    EVAL/seed_N/evals.jsonl   step, pass@k
+    EVAL/seed_N/summary.json  stop step, early-stopped and fixed-step pass@k
+
+Choices where the paper is silent:
+
+* In ``curriculum`` mode the stopping rule reads the reward curve of the hard
+  phase only (the switch from synthetic to hard questions is a drop in reward,
+  not a plateau); with no synthetic questions the whole curve is used.
+* The student's learning rate follows ``student.lr`` with the cosine schedule
+  over ``max_steps`` and ``evaluation.warmup_steps`` of warm-up (B.6).
+* Resumable by seed: a seed with a ``summary.json`` is kept; a seed cut short
+  is run again from its start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from soar.algo.early_stopping import aggregate_seeds, early_stopping_step, window_average
+from soar.config import SoarConfig, to_yaml
+from soar.data.load import load_hard_set
+from soar.errors import ConfigError, SoarError
+from soar.loops.run_dir import RunDir, write_atomic
+from soar.math.passk import mean_pass_at_k
+from soar.types import Problem
+
+
+def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Problem] | None = None,
+             promoted_run: str | Path | None = None, console: Console | None = None) -> dict[str, Any]:
+    """Evaluate one method over ``cfg.evaluation.seeds``; returns (and writes) its ``summary.json``."""
+    import torch
+
+    from soar.engines.generation import build_generator
+    from soar.engines.models import load_model
+    from soar.engines.trainer import PolicyTrainer
+    from soar.math.verify import Verifier
+
+    console = console or Console()
+    e = cfg.evaluation
+    if e.max_steps < 1 or e.eval_every < 1 or e.samples_per_problem < 1 or not e.seeds or not e.ks:
+        raise ConfigError("evaluation.max_steps, eval_every and samples_per_problem must be at least 1, and "
+                          "evaluation.seeds and evaluation.ks not empty")
+    out = Path(out)
+    _check_same_settings(out, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "config.yaml", to_yaml(cfg))
+    questions = list(questions or [])
+    source = {"method": method, "kind": "promoted" if promoted_run else "train", "questions": len(questions),
+              "mixing": cfg.evaluation.mixing, "promoted_run": str(promoted_run) if promoted_run else None}
+    if (out / "source.json").exists() and json.loads((out / "source.json").read_text()) != source:
+        raise SoarError(f"{out} holds an evaluation of another source ({(out / 'source.json').read_text().strip()}); "
+                        f"use another --out")
+    write_atomic(out / "source.json", json.dumps(source, indent=1) + "\n")
+    hard = load_hard_set(cfg.data)
+    if cfg.compute.threads:
+        torch.set_num_threads(cfg.compute.threads)
+    model, tokenizer = load_model(cfg.model)
+    student_cfg = dataclasses.replace(cfg.student, warmup_steps=cfg.evaluation.warmup_steps)
+    trainer = PolicyTrainer(model, student_cfg, cfg.evaluation.max_steps, tokenizer.pad_token_id)
+    generator = build_generator(cfg.compute, trainer.model, tokenizer)
+    fresh = trainer.snapshot()
+    if promoted_run is not None:
+        _check_same_hard_set(Path(promoted_run), cfg)
+        checkpoint = RunDir(promoted_run).latest_checkpoint()
+        if checkpoint is None:
+            raise SoarError(f"{promoted_run} has no checkpoint: is it a soar train run directory with a finished step?")
+        fresh = RunDir(promoted_run).load_checkpoint(checkpoint)[0]["students"]["weights"]
+    console.print(f"{method}: {len(questions)} synthetic questions, hard set {len(hard.train)} train / "
+                  f"{len(hard.test)} test, seeds {cfg.evaluation.seeds}, into {out}")
+    per_seed = []
+    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:
+        for seed in cfg.evaluation.seeds:
+            folder = out / f"seed_{seed}"
+            if (folder / "summary.json").exists():
+                per_seed.append(json.loads((folder / "summary.json").read_text()))
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            trainer.restore(fresh, total_steps=cfg.evaluation.max_steps)
+            torch.manual_seed(seed)
+            context = (cfg, tokenizer, generator, verifier, hard.test, folder, seed)
+            if promoted_run is not None:
+                summary = _promoted(*context)
+            else:
+                summary = _train_seed(*context, trainer, questions, hard.train, console)
+            write_atomic(folder / "summary.json", json.dumps(summary, indent=1) + "\n")
+            per_seed.append(summary)
+            console.print(f"  seed {seed}: stop at step {summary['stop_step']}  "
+                          + "  ".join(f"pass@{k} {v:.3f}" for k, v in summary["early_stopped"].items()))
+    result = {**source, "seeds": [s["seed"] for s in per_seed],
+              "early_stopped": _aggregate([s["early_stopped"] for s in per_seed]),
+              "fixed_step": _aggregate([s["fixed_step"] for s in per_seed])}
+    write_atomic(out / "summary.json", json.dumps(result, indent=1) + "\n")
+    console.print(f"{method}: " + "  ".join(f"pass@{k} {v['mean']:.3f} ± {v['sd']:.3f}"
+                                            for k, v in result["early_stopped"].items())
+                  + f"  ({len(per_seed)} seeds)\n  summary {out / 'summary.json'}")
+    return result
+
+
+def _check_same_settings(out: Path, cfg: SoarConfig) -> None:
+    """Finished seeds are reused only under the same settings (the seed list may grow)."""
+    from soar.config import changed_keys, load_config, to_dict
+
+    if not (out / "config.yaml").exists():
+        return
+    changed = [key for key in changed_keys(to_dict(load_config(file=out / "config.yaml")), to_dict(cfg))
+               if key != "evaluation.seeds"]
+    if changed:
+        raise SoarError(f"{out} holds an evaluation with other settings ({', '.join(changed)}); use another --out")
+
+
+def _check_same_hard_set(run: Path, cfg: SoarConfig) -> None:
+    """PS is scored on the test split of the hard set its run trained on, so the data settings must agree."""
+    from soar.config import changed_keys, load_config, to_dict
+
+    if not (run / "config.yaml").exists():
+        raise SoarError(f"{run} is not a soar train run directory (no config.yaml)")
+    keys = changed_keys(to_dict(load_config(file=run / "config.yaml"))["data"], to_dict(cfg)["data"], prefix="data.")
+    if keys:
+        raise SoarError(f"{run} was trained on another hard set ({', '.join(keys)} differ); evaluate its "
+                        f"promoted student with the run's data settings, e.g. --config {run / 'config.yaml'}")
+
+
+def _pass_at_k(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem],
+               seed: int) -> dict[int, float]:
+    from soar.engines.evaluation import sampled_correct
+    from soar.engines.generation import SamplingParams
+
+    e, s = cfg.evaluation, cfg.student
+    sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=seed)
+    scored = sampled_correct(generator, tokenizer, test, verifier, n=e.samples_per_problem, sampling=sampling,
+                             require_boxed=cfg.reward.require_boxed, kind=cfg.reward.kind)
+    return mean_pass_at_k(scored.correct, n=e.samples_per_problem, ks=[k for k in e.ks if k <= e.samples_per_problem])
+
+
+def _promoted(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem], folder: Path,
+              seed: int) -> dict[str, Any]:
+    passk = _pass_at_k(cfg, tokenizer, generator, verifier, test, seed * 1_000_003 + 500_000)
+    _append(folder / "evals.jsonl", {"step": 0, "pass_at_k": passk})
+    return {"seed": seed, "stop_step": 0, "early_stopped": _keys(passk), "fixed_step": _keys(passk)}
+
+
+def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem], folder: Path,
+                seed: int, trainer: Any, questions: list[Problem], hard_train: list[Problem],
+                console: Console) -> dict[str, Any]:
+    from soar.loops.student import rloo_step
+
+    e, size = cfg.evaluation, cfg.student.batch_size
+    pools = {"synthetic": questions, "hard": hard_train, "mixed": questions + hard_train}
+    orders = {name: random.Random(f"{seed}:{name}").sample(range(len(pool)), len(pool)) for name, pool in pools.items()}
+    drawn = dict.fromkeys(pools, 0)
+    rewards, evals = [], {}
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(f"seed {seed}", total=e.max_steps)
+        for step in range(e.max_steps + 1):
+            if step % e.eval_every == 0 or step == e.max_steps:
+                evals[step] = _pass_at_k(cfg, tokenizer, generator, verifier, test, seed * 1_000_003 + 500_000 + step)
+                _append(folder / "evals.jsonl", {"step": step, "pass_at_k": evals[step]})
+            if step == e.max_steps:
+                break
+            if e.mixing == "mixed":
+                phase = "mixed"
+            else:
+                phase = "synthetic" if questions and step < e.synthetic_warmup_steps else "hard"
+            pool, order = pools[phase], orders[phase]
+            picks = [pool[order[(drawn[phase] + i) % len(order)]] for i in range(size)]
+            drawn[phase] += size
+            reward, _ = rloo_step(trainer, generator, tokenizer, verifier, picks, cfg, seed * 1_000_003 + step)
+            rewards.append(reward)
+            _append(folder / "train.jsonl", {"step": step, "reward": reward, "phase": phase})
+            progress.advance(task)
+    start = e.synthetic_warmup_steps if questions and e.mixing == "curriculum" else 0
+    start = start if start < len(rewards) else 0  # no hard phase: read the whole curve
+    stop = start + early_stopping_step(rewards[start:], e.smoothing_window, e.slope_threshold).step
+    return {"seed": seed, "stop_step": stop, "early_stopped": _keys(window_average(evals, stop, e.average_window)),
+            "fixed_step": _keys(window_average(evals, e.fixed_step, 0)),
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _keys(passk: dict[int, float]) -> dict[str, float]:
+    """pass@k with text keys, as JSON stores them (a seed read back from disk looks the same)."""
+    return {str(k): v for k, v in passk.items()}
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _aggregate(rows: list[dict[Any, float]]) -> dict[str, dict[str, float]]:
+    out = {}
+    for k in rows[0]:
+        agg = aggregate_seeds([row[k] for row in rows])
+        out[k] = {"mean": agg.mean, "sd": agg.sd, "n": agg.n}
+    return out

@@ -1,0 +1,213 @@
+"""``soar report``: tables and plots from ``soar train`` run and ``soar evaluate`` directories.
+
+Writes into the output folder:
+
+* ``table.md`` / ``table.csv``: method x pass@k as mean ± SD with the number
+  of seeds, in the shape of the paper's Tables 4-6, once for the early-stopped
+  report (B.6) and once for the fixed-step report;
+* ``teacher_rewards.png``: per run, the mean teacher reward of each outer step,
+  its moving average, the promotion threshold tau and the promotions (Figure 16);
+* ``student_pass_at_k.png``: per method, test pass@k against student training
+  steps, mean over seeds with a ± SD band, one panel per k (Figure 9);
+* ``acceptance.png``: per run, the teacher's acceptance rate over outer steps.
+
+A directory is a run when it holds ``metrics.jsonl`` and ``config.yaml``, an
+evaluation when it holds ``source.json``; anything else is an error naming it.
+Plots are drawn with matplotlib's Agg backend (no display needed); every line
+is labelled in place as well as in the legend.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from soar.errors import SoarError
+
+
+def classify(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    runs, evals = [], []
+    for path in paths:
+        if (path / "metrics.jsonl").exists() and (path / "config.yaml").exists():
+            runs.append(path)
+        elif (path / "source.json").exists():
+            evals.append(path)
+        else:
+            raise SoarError(f"{path}: neither a soar train run (metrics.jsonl) nor a soar evaluate folder (source.json)")
+    return runs, evals
+
+
+def write_report(paths: list[str | Path], out: str | Path) -> list[Path]:
+    """Write the tables and plots for ``paths`` into ``out``; returns the files written."""
+    runs, evals = classify([Path(p) for p in paths])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    summaries = [(d, _read_json(d / "summary.json")) for d in evals if (d / "summary.json").exists()]
+    if summaries:
+        md, rows = _tables(summaries)
+        (out / "table.md").write_text(md, encoding="utf-8")
+        with (out / "table.csv").open("w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+        written += [out / "table.md", out / "table.csv"]
+    if runs:
+        written.append(_teacher_rewards([(d, _metrics(d)) for d in runs], out / "teacher_rewards.png"))
+        written.append(_acceptance([(d, _metrics(d)) for d in runs], out / "acceptance.png"))
+    if evals:
+        written.append(_student_curves(evals, out / "student_pass_at_k.png"))
+    if not written:
+        raise SoarError("nothing to report: no finished evaluation (summary.json) and no run")
+    return written
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SoarError(f"{path}: cannot be read as JSON ({exc})") from None
+
+
+def _metrics(run: Path) -> list[dict[str, Any]]:
+    from soar.loops.run_dir import RunDir
+
+    records = RunDir(run).read("metrics.jsonl", lenient=True)
+    if not records:
+        raise SoarError(f"{run / 'metrics.jsonl'}: no finished outer step to report")
+    return records
+
+
+def _tables(summaries: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[list[str]]]:
+    ks = sorted({int(k) for _, s in summaries for k in s["early_stopped"]})
+    md = io.StringIO()
+    rows = [["report", "method", "seeds"] + [f"pass@{k}" for k in ks] + [f"pass@{k} sd" for k in ks] + ["folder"]]
+    for report, title in (("early_stopped", "early-stopped (B.6: slope stop, window average)"),
+                          ("fixed_step", "fixed step")):
+        md.write(f"### Test pass@k, {title}\n\n| method | seeds | " + " | ".join(f"pass@{k}" for k in ks) + " |\n")
+        md.write("|---|---|" + "---|" * len(ks) + "\n")
+        for folder, s in summaries:
+            cells = [s[report].get(str(k)) for k in ks]
+            text = [f"{100 * c['mean']:.1f} ± {100 * c['sd']:.1f}" if c else "-" for c in cells]
+            md.write(f"| {s['method']} | {len(s['seeds'])} | " + " | ".join(text) + " |\n")
+            rows.append([report, s["method"], str(len(s["seeds"]))] + [f"{c['mean']:.6f}" if c else "" for c in cells]
+                        + [f"{c['sd']:.6f}" if c else "" for c in cells] + [str(folder)])
+        md.write("\n")
+    md.write("Values are percentages: mean ± sample standard deviation over student seeds.\n")
+    return md.getvalue(), rows
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise SoarError("soar report draws with matplotlib: pip install 'soar[analysis]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label_end(ax: Any, xs: list[float], ys: list[float], text: str, color: Any) -> None:
+    if xs:
+        ax.annotate(text, (xs[-1], ys[-1]), xytext=(4, 0), textcoords="offset points", color=color, fontsize=8,
+                    va="center")
+
+
+def _teacher_rewards(runs: list[tuple[Path, list[dict[str, Any]]]], path: Path) -> Path:
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(runs), 1, figsize=(8, 3.2 * len(runs)), squeeze=False)
+    for ax, (run, records) in zip(axes[:, 0], runs):
+        steps = [r["step"] for r in records]
+        mean = [r["mean_reward"] for r in records]
+        avg = [r["moving_average"] for r in records]
+        ax.plot(steps, mean, "o-", color="tab:blue", ms=3, lw=1, label="mean teacher reward")
+        ax.plot(steps, avg, "-", color="tab:orange", lw=2, label="moving average")
+        tau = _tau(run)
+        if tau is not None:
+            ax.axhline(tau, color="gray", ls=":", lw=1, label=f"tau = {tau:g}")
+        promoted = [r for r in records if r["promoted"]]
+        for r in promoted:
+            ax.axvline(r["step"], color="tab:green", ls="--", lw=1)
+            ax.annotate(f"promotion {r['stage']}", (r["step"], 1), xycoords=("data", "axes fraction"), rotation=90,
+                        va="top", ha="right", fontsize=7, color="tab:green")
+        _label_end(ax, steps, avg, "moving avg", "tab:orange")
+        ax.set_title(f"{run.name}: teacher reward ({len(promoted)} promotions)", fontsize=10)
+        ax.set_xlabel("outer step")
+        ax.set_ylabel("R (accuracy gain)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _tau(run: Path) -> float | None:
+    from soar.config import load_config
+
+    try:
+        return load_config(file=run / "config.yaml").promotion.tau
+    except SoarError:
+        return None
+
+
+def _acceptance(runs: list[tuple[Path, list[dict[str, Any]]]], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    for i, (run, records) in enumerate(runs):
+        color = f"C{i}"
+        steps, rates = [r["step"] for r in records], [r["acceptance_rate"] for r in records]
+        ax.plot(steps, rates, "o-", ms=3, color=color, label=run.name)
+        _label_end(ax, steps, rates, run.name, color)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("outer step")
+    ax.set_ylabel("accepted / drafted")
+    ax.set_title("teacher acceptance rate (drafts passing the B.2 parser)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _student_curves(evals: list[Path], path: Path) -> Path:
+    plt = _pyplot()
+    curves = {}
+    for folder in evals:
+        method = _read_json(folder / "source.json")["method"]
+        by_step: dict[int, list[dict[str, float]]] = {}
+        for seed_dir in sorted(folder.glob("seed_*")):
+            if (seed_dir / "evals.jsonl").exists():
+                for line in (seed_dir / "evals.jsonl").read_text().splitlines():
+                    if line.strip():
+                        record = json.loads(line)
+                        by_step.setdefault(record["step"], []).append(record["pass_at_k"])
+        if by_step:
+            curves[method] = by_step
+    if not curves:
+        raise SoarError("no evaluation has test pass@k records (seed_N/evals.jsonl) yet")
+    ks = sorted({int(k) for by_step in curves.values() for rows in by_step.values() for row in rows for k in row})
+    fig, axes = plt.subplots(1, len(ks), figsize=(3.6 * len(ks), 3.4), squeeze=False)
+    for ax, k in zip(axes[0], ks):
+        for i, (method, by_step) in enumerate(curves.items()):
+            steps = sorted(by_step)
+            values = [[row[str(k)] for row in by_step[s] if str(k) in row] for s in steps]
+            mean = [sum(v) / len(v) for v in values]
+            sd = [(sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0 for v, m in zip(values, mean)]
+            color = f"C{i}"
+            ax.plot(steps, mean, "o-" if len(steps) == 1 else "-", color=color, lw=1.5, ms=4, label=method)
+            ax.fill_between(steps, [m - s for m, s in zip(mean, sd)], [m + s for m, s in zip(mean, sd)],
+                            color=color, alpha=0.15)
+            _label_end(ax, steps, mean, method, color)
+        ax.set_title(f"test pass@{k}", fontsize=10)
+        ax.set_xlabel("student training step")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("pass@k (mean ± SD over seeds)")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,68 @@
+"""``soar sample``: questions from a teacher, with the training prompt and format filtering (Section 4.5).
+
+The teacher is the base model (Base-T) or the teacher of a ``soar train`` run
+directory, from its last checkpoint (Grounded-T, or Intrinsic-T when the run
+used ``teacher.reward: learnability``).  Sampling is exactly the loop's
+(``soar.loops.teacher.sample_teacher``: the B.1 prompt, the run's
+``teacher.sampling`` mode, the B.2 parser, the same rejection rules); the
+accepted pairs are written as a problem file that ``soar evaluate
+--questions`` reads.
+
+With a run directory, its saved config is used (model, teacher settings,
+reward), so the teacher is sampled as it was trained; ``--preset`` /
+``--config`` and overrides apply to Base-T.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from soar.config import SoarConfig
+from soar.errors import SoarError
+from soar.loops.run_dir import RunDir, write_atomic
+
+
+def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: str | Path | None = None,
+                     seed: int | None = None, console: Console | None = None) -> dict[str, float]:
+    """Write ``count`` accepted QA pairs to ``out`` (JSONL); returns acceptance rate, attempts, seconds."""
+    import torch
+
+    from soar.engines.generation import build_generator
+    from soar.engines.models import load_model
+    from soar.engines.trainer import PolicyTrainer
+    from soar.loops.teacher import sample_teacher
+    from soar.math.verify import Verifier
+
+    console = console or Console()
+    if count < 1:
+        raise SoarError(f"--count must be at least 1, got {count}")
+    model, tokenizer = load_model(cfg.model)
+    label = "Base-T"
+    if teacher_run is not None:
+        run = RunDir(teacher_run)
+        checkpoint = run.latest_checkpoint()
+        if checkpoint is None:
+            raise SoarError(f"{teacher_run} has no checkpoint: is it a soar train run directory with a finished step?")
+        trainer = PolicyTrainer(model, cfg.teacher, 1, tokenizer.pad_token_id)
+        trainer.restore(torch.load(checkpoint / "teacher.pt", weights_only=True)["weights"])
+        model = trainer.model
+        label = f"{'Intrinsic' if cfg.teacher.reward == 'learnability' else 'Grounded'}-T ({checkpoint.name})"
+    generator = build_generator(cfg.compute, model, tokenizer)
+    started = time.perf_counter()
+    seed = cfg.compute.seed if seed is None else seed
+    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
+            console.status(f"sampling {count} questions from {label}"):
+        sample = sample_teacher(generator, tokenizer, cfg.teacher, count, seed * 7919 + 1_000_000,
+                                verifier.parseable_many)
+    seconds = time.perf_counter() - started
+    records = [dict(r.pair.to_problem(f"{i:05d}").to_dict(), teacher=label) for i, r in enumerate(sample.rollouts)]
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    console.print(f"{label}: {len(records)} questions in {seconds:.0f} s, acceptance {sample.acceptance_rate:.0%} "
+                  f"of {sample.attempts} drafts; rejections {sample.rejections or 'none'}\n  questions {path}")
+    return {"acceptance_rate": sample.acceptance_rate, "attempts": sample.attempts, "seconds": seconds}
