@@ -74,6 +74,15 @@ def test_snapshot_restore_resets_the_student(tokenizer):
     trainer.restore(baseline)
     assert all(torch.equal(p, baseline[n]) for n, p in trainer.model.named_parameters())
     assert trainer.steps_done == 0
+    # the optimiser is reset too (its buffers zeroed in place): the next steps equal a brand-new trainer's
+    other = Rollouts([[1, 2, 3]] * 2, [[7, 8], [9]], [-1.0, 1.0])
+    for _ in range(2):
+        trainer.step(other)
+    fresh = PolicyTrainer(tiny_model(tokenizer, seed=2), PolicyConfig(lr=1e-2, kl_coef=0.0, lr_schedule="constant"), 5,
+                          tokenizer.pad_token_id)
+    for _ in range(2):
+        fresh.step(other)
+    assert all(torch.equal(p, q) for p, q in zip(trainer.model.parameters(), fresh.model.parameters()))
 
 
 def test_trainer_logprobs_equal_generator_logprobs(tokenizer):
@@ -110,11 +119,13 @@ def test_generator_stop_strings_and_greedy(tokenizer):
     assert greedy[0][0].token_ids == greedy[0][1].token_ids
 
 
-def test_shared_prompt_forward_gives_the_same_update_as_separate_rows(tokenizer):
-    """Samples of one prompt share its forward pass; the step must equal running every row alone."""
+@pytest.mark.parametrize("head", ["", "A long preamble that every prompt of the batch shares, word for word: "])
+def test_shared_prompt_forward_gives_the_same_update_as_separate_rows(tokenizer, head):
+    """Samples of one prompt share its forward pass (and prompts their common prefix); the step must
+    equal running every row alone."""
     import torch
 
-    prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in ["Say something.", "Hello there my friend"]]
+    prompts = [tokenizer(head + t, add_special_tokens=False)["input_ids"] for t in ["Say something.", "Hello there my friend"]]
     rollouts = Rollouts([prompts[0]] * 3 + [prompts[1]] * 2, [[11, 12, 13], [14], [15, 16], [17, 18, 19, 20], [21]],
                         [0.5, -1.0, 0.5, 1.0, -1.0])
     grads = []

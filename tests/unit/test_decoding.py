@@ -69,3 +69,64 @@ def test_generator_seed_reproduces_samples_and_n_copies_under_greedy(tokenizer):
     assert len({tuple(c.token_ids) for c in first[0]}) > 1  # samples differ from each other
     ignore = generator.generate(["one"], 2, SamplingParams(max_new_tokens=5, seed=0, ignore_eos=True))
     assert all(len(c.token_ids) == 5 and c.finish_reason == "length" for c in ignore[0])
+
+
+def test_a_shared_prefix_is_prefilled_once_with_the_same_result(tokenizer):
+    """Prompts with a long common prefix (as every student prompt has): the prefix runs once, the
+    suffixes of different lengths on top of it (padding between), tokens and log-probs as if alone."""
+    from soar.engines import decoding
+
+    model = tiny_model(tokenizer, seed=7, init_std=0.5)
+    head = "A conversation between User and Assistant. The user asks a question and the assistant answers. User: "
+    prompts = [tokenizer(head + q, add_special_tokens=False)["input_ids"] for q in ["1+1?", "what is 12 times 31?", "hi"]]
+    shared = len(__import__("os").path.commonprefix(prompts))
+    assert shared >= decoding.SHARED_PREFIX_MIN
+    calls = []
+    original = model.forward
+    model.forward = lambda *a, **kw: calls.append(kw["input_ids"].shape) or original(*a, **kw)
+    kwargs = dict(max_new_tokens=10, temperature=1.0, top_p=1.0, greedy=True, eos_ids=set(), stop=(),
+                  pad_id=tokenizer.pad_token_id, rng=None)
+    together = decode(model, tokenizer, prompts, [0, 1, 1, 2], **kwargs)
+    assert calls[0] == (1, shared) and calls[1][0] == 3 and calls[1][1] < max(map(len, prompts)) - shared + 1
+    model.forward = original
+    alone = [decode(model, tokenizer, [p], [0], **kwargs)[0] for p in prompts]
+    for got, index in zip(together, [0, 1, 1, 2]):
+        assert got.token_ids == alone[index].token_ids
+        assert got.logprobs == pytest.approx(alone[index].logprobs, abs=1e-4)
+
+
+def test_cpu_decode_attention_equals_sdpa(tokenizer):
+    """soar's single-token attention (grouped-query, padded prompts, a shared prefix) decodes as sdpa does in
+    float32; in bfloat16 it is as close to the float32 result as sdpa's own bfloat16 kernel is."""
+    import copy
+
+    from soar.engines.fast_paths import ATTENTION
+
+    ours = tiny_model(tokenizer, seed=9, init_std=0.5, heads=4, kv_heads=2)
+    sdpa = copy.deepcopy(ours)
+    sdpa.set_attn_implementation("sdpa")
+    assert ours.config._attn_implementation == ATTENTION
+    head = "A preamble shared by every prompt of this batch, long enough to be prefilled once: "
+    prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in [head + "hi", head + "a longer question here", "x"]]
+    kwargs = dict(max_new_tokens=10, temperature=1.0, top_p=1.0, greedy=True, eos_ids=set(), stop=(),
+                  pad_id=tokenizer.pad_token_id, rng=None)
+
+    def run(model):
+        return decode(model, tokenizer, prompts[:2], [0, 1, 1], **kwargs) + decode(model, tokenizer, prompts, [0, 1, 2], **kwargs)
+
+    truth = run(sdpa)
+    for a, b in zip(run(ours), truth):
+        assert a.token_ids == b.token_ids
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+
+    def error(model):  # mean |log-prob - float32's| over the tokens decoded before any difference
+        diffs = []
+        for a, b in zip(run(model), truth):
+            for i, (x, y) in enumerate(zip(a.logprobs, b.logprobs)):
+                if a.token_ids[i] != b.token_ids[i]:
+                    break
+                diffs.append(abs(x - y))
+        return sum(diffs) / len(diffs)
+
+    ours_bf16, sdpa_bf16 = error(copy.deepcopy(ours).to(torch.bfloat16)), error(copy.deepcopy(sdpa).to(torch.bfloat16))
+    assert 0 < ours_bf16 < 1.5 * sdpa_bf16, (ours_bf16, sdpa_bf16)

@@ -11,7 +11,10 @@ attention kernels and changes only those four things:
 * a preallocated KV cache (a ``DynamicLayer`` whose ``update`` writes into a
   buffer sized prompt + max_new_tokens and returns views);
 * each distinct prompt is prefilled once and its cache rows are repeated for
-  its samples;
+  its samples, and a prefix that every prompt of the batch shares (the chat
+  template's system turn and the student prompt's instructions: 109 of the
+  126 tokens of a ``tiny`` student prompt) is prefilled once for all of them
+  (:func:`prefill`, also used by the trainer);
 * sampling by inverse CDF (one uniform per row, ``searchsorted`` on the
   cumulative probabilities), exact for the same distribution; top-p by sorting;
 * finished rows (EOS or a stop string) are dropped from the batch once half of
@@ -112,6 +115,56 @@ def cache_kwarg(model: Any) -> str:
     return _cache_name(type(base))
 
 
+SHARED_PREFIX_MIN = 16
+"""A common prefix shorter than this is not worth a separate forward pass."""
+
+
+@dataclass
+class Prefilled:
+    logits: torch.Tensor
+    """(prompts, 1, vocab): the logits after each prompt's last token."""
+    attention: torch.Tensor
+    """(prompts, width): 1 on prompt tokens, 0 on padding (between the shared prefix and a shorter suffix)."""
+    positions: torch.Tensor
+    """(prompts, width): position ids (0 from each prompt's first real token)."""
+
+
+def prefill(model: Any, prompts: list[list[int]], cache: Any, pad_id: int, device: Any) -> Prefilled:
+    """Run ``prompts`` through ``model`` into ``cache``, sharing the prefix they all have in common.
+
+    With two or more prompts sharing at least :data:`SHARED_PREFIX_MIN` tokens,
+    the prefix runs once (one row), its cache is repeated for every prompt,
+    and the remaining suffixes run on top of it, left-padded so that they all
+    end in the last column (the padding sits between prefix and suffix,
+    masked out, with positions counted over real tokens only).  Otherwise the
+    prompts run left-padded in one pass.  Either way the result is the same
+    computation as running each prompt alone; gradients flow through the
+    shared prefix when called outside ``no_grad``.
+    """
+    shared = 0
+    if len(prompts) > 1:
+        shortest = min(len(p) for p in prompts)
+        while shared < shortest - 1 and all(p[shared] == prompts[0][shared] for p in prompts):
+            shared += 1  # the last token of every prompt stays in its suffix (its logits are needed)
+        if shared < SHARED_PREFIX_MIN:
+            shared = 0
+    kw = cache_kwarg(model)
+    if shared:
+        head = torch.tensor([prompts[0][:shared]], device=device)
+        model(input_ids=head, attention_mask=torch.ones_like(head), position_ids=torch.arange(shared, device=device)[None],
+              **{kw: cache}, use_cache=True, logits_to_keep=1)
+        cache.batch_select_indices(torch.zeros(len(prompts), dtype=torch.long, device=device))
+    suffixes = [p[shared:] for p in prompts]
+    width = max(len(s) for s in suffixes)
+    ids = torch.tensor([[pad_id] * (width - len(s)) + s for s in suffixes], device=device)
+    suffix_attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in suffixes], device=device)
+    attention = torch.cat([torch.ones(len(prompts), shared, dtype=torch.long, device=device), suffix_attention], dim=1)
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=attention, position_ids=positions[:, shared:], **{kw: cache},
+                use_cache=True, logits_to_keep=1)
+    return Prefilled(out.logits, attention, positions)
+
+
 @dataclass
 class Decoded:
     token_ids: list[int]
@@ -125,22 +178,17 @@ def decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int]
            pad_id: int, rng: torch.Generator | None) -> list[Decoded]:
     """Sample one continuation per entry of ``rows`` (an index into ``prompts``)."""
     device = next(model.parameters()).device
-    width = max(len(p) for p in prompts)
-    capacity = width + max_new_tokens
-    # prefill each distinct prompt once (left padded)
-    ids = torch.tensor([[pad_id] * (width - len(p)) + p for p in prompts], device=device)
-    mask = torch.zeros(len(prompts), capacity, dtype=torch.long, device=device)
-    for i, p in enumerate(prompts):
-        mask[i, width - len(p):width] = 1
-    positions = (mask[:, :width].cumsum(dim=1) - 1).clamp(min=0)
+    capacity = max(len(p) for p in prompts) + max_new_tokens  # >= the prefilled width, shared prefix or not
     cache = BufferCache(model.config.get_text_config().num_hidden_layers, capacity)
     kw = cache_kwarg(model)
-    out = model(input_ids=ids, attention_mask=mask[:, :width], position_ids=positions, **{kw: cache},
-                use_cache=True, logits_to_keep=1)
+    first = prefill(model, prompts, cache, pad_id, device)  # each distinct prompt once, a shared prefix once
+    width = first.attention.shape[1]
+    mask = torch.zeros(len(prompts), capacity, dtype=torch.long, device=device)
+    mask[:, :width] = first.attention
     select = torch.tensor(rows, device=device)
     cache.batch_select_indices(select)
-    logits, mask, position = out.logits[:, -1][select], mask[select], positions[:, -1][select]
-    del out
+    logits, mask, position = first.logits[:, -1][select], mask[select], first.positions[:, -1][select]
+    del first
 
     results = [Decoded([], [], False) for _ in rows]
     alive = list(range(len(rows)))  # result index of each batch row

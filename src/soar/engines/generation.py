@@ -52,12 +52,37 @@ class HFGenerator:
     Jobs (prompt, sample) are sorted by prompt length and cut into batches of
     ``batch_size`` rows; in each batch every distinct prompt is prefilled once.
     Greedy decoding runs one row per prompt and copies it ``n`` times.
+
+    ``compute_dtype`` (mixed precision, e.g. bf16 over fp32 weights): sampling
+    runs on a copy of ``model`` cast to it, whose weights are refreshed from
+    ``model`` at the start of every call (a trainer may have changed them; 25 ms
+    for 135M parameters), so samples always come from the current policy.  A
+    copy beats autocast here: autocast re-casts every weight at every decoded
+    token.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64) -> None:
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, compute_dtype: Any = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self._cast = None
+        if compute_dtype is not None and compute_dtype != next(model.parameters()).dtype:
+            import copy
+
+            self._cast = copy.deepcopy(model).to(compute_dtype).eval().requires_grad_(False)
+            for param in self._cast.parameters():
+                param.grad = None
+
+    def _sampling_model(self) -> Any:
+        """The model to sample from: ``model`` itself, or its cast copy brought up to date."""
+        if self._cast is None:
+            return self.model
+        import torch
+
+        with torch.no_grad():
+            for copy_, param in zip(self._cast.parameters(), self.model.parameters(), strict=True):
+                copy_.copy_(param)
+        return self._cast
 
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[Completion]]:
         encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -73,29 +98,31 @@ class HFGenerator:
         out: list[list[Completion]] = [[] for _ in prompt_ids]
         device = next(self.model.parameters()).device
         rng = torch.Generator(device=device).manual_seed(sampling.seed) if sampling.seed is not None else None
-        was_training = self.model.training
-        self.model.eval()
+        model = self._sampling_model()
+        was_training = model.training
+        model.eval()
         try:
             for start in range(0, len(jobs), self.batch_size):
                 chunk = [index for index, _ in jobs[start:start + self.batch_size]]
                 distinct: dict[tuple[int, ...], int] = {}  # identical prompts are prefilled once
                 rows = [distinct.setdefault(tuple(prompt_ids[i]), len(distinct)) for i in chunk]
-                for index, completion in zip(chunk, self._batch([list(p) for p in distinct], rows, sampling, greedy, rng)):
+                batch = self._batch(model, [list(p) for p in distinct], rows, sampling, greedy, rng)
+                for index, completion in zip(chunk, batch):
                     completion.prompt_index = index
                     out[index].extend([_copy(completion) for _ in range(n)] if greedy else [completion])
         finally:
             if was_training:
-                self.model.train()
+                model.train()
         return out
 
-    def _batch(self, prompt_ids: list[list[int]], rows: list[int], sampling: SamplingParams, greedy: bool,
+    def _batch(self, model: Any, prompt_ids: list[list[int]], rows: list[int], sampling: SamplingParams, greedy: bool,
                rng: Any) -> list[Completion]:
         from soar.engines.decoding import decode
 
         tok = self.tokenizer
-        decoded = decode(self.model, tok, prompt_ids, rows, max_new_tokens=sampling.max_new_tokens,
+        decoded = decode(model, tok, prompt_ids, rows, max_new_tokens=sampling.max_new_tokens,
                          temperature=sampling.temperature, top_p=sampling.top_p, greedy=greedy,
-                         stop=tuple(sampling.stop), eos_ids=set() if sampling.ignore_eos else set(_eos_ids(self.model, tok)), pad_id=tok.pad_token_id,
+                         stop=tuple(sampling.stop), eos_ids=set() if sampling.ignore_eos else set(_eos_ids(model, tok)), pad_id=tok.pad_token_id,
                          rng=rng)
         completions = []
         for d in decoded:
@@ -120,11 +147,13 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return [i for i in ids if i is not None]
 
 
-def build_generator(compute: Any, model: Any, tokenizer: Any, model_path: str | None = None) -> Generator:
-    """The generator ``compute.generator`` names, over ``model`` (``hf``) or ``model_path`` (``vllm``)."""
+def build_generator(compute: Any, model: Any, tokenizer: Any, model_path: str | None = None,
+                    compute_dtype: Any = None) -> Generator:
+    """The generator ``compute.generator`` names, over ``model`` (``hf``) or ``model_path`` (``vllm``);
+    ``compute_dtype``: see :class:`HFGenerator` (:func:`soar.engines.models.compute_dtype` resolves it)."""
     if compute.generator == "vllm":
         from soar.engines.vllm_generator import VLLMGenerator
 
         return VLLMGenerator(model_path or model.name_or_path, gpu_memory_utilization=compute.vllm_gpu_memory_utilization,
                              seed=compute.seed)
-    return HFGenerator(model, tokenizer, batch_size=compute.generation_batch_size)
+    return HFGenerator(model, tokenizer, batch_size=compute.generation_batch_size, compute_dtype=compute_dtype)

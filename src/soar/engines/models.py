@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from soar.config import ModelConfig
+from soar.engines.fast_paths import cpu_fast_paths
 from soar.errors import SoarError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -150,7 +151,29 @@ def load_model(cfg: ModelConfig, device: str | None = None) -> tuple[Any, Any]:
                       stacklevel=2)
     model.to(target)
     model.eval()
-    return model, tokenizer
+    return cpu_fast_paths(model), tokenizer
+
+
+def compute_dtype(cfg: ModelConfig) -> Any:
+    """The torch dtype matmuls run in under ``cfg.compute_dtype`` (None: the weights' own, no mixed precision)."""
+    import torch
+
+    wanted = cfg.compute_dtype
+    if wanted == "auto":
+        device = resolve_device(cfg.device)
+        if device.startswith("cuda"):
+            native = torch.cuda.is_bf16_supported()
+        else:
+            native = Path("/proc/cpuinfo").exists() and cpu_has_native("bfloat16")  # unknown CPUs: no
+        wanted = "bfloat16" if native else None
+    if wanted is None or wanted == cfg.dtype:
+        return None
+    return getattr(torch, _DTYPES[wanted])
+
+
+def matmul_dtype_name(cfg: ModelConfig) -> str:
+    """The dtype name matmuls run in, resolved (``bfloat16``, ``float32``...), for logs and records."""
+    return str(compute_dtype(cfg) or cfg.dtype).removeprefix("torch.")
 
 
 def cpu_has_native(dtype: str) -> bool:

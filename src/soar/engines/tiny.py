@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from soar.engines.fast_paths import cpu_fast_paths
 from soar.engines.models import default_gguf
 
 
@@ -32,8 +33,10 @@ def default_tokenizer(cache_dir: str | Path = "~/.cache/soar/models") -> Any:
     return tokenizer
 
 
-def tiny_model(tokenizer: Any, layers: int = 2, hidden: int = 64, heads: int = 4, seed: int = 0, init_std: float = 0.02) -> Any:
-    """A seeded random Llama with ``tokenizer``'s vocabulary, in eval mode, on CPU."""
+def tiny_model(tokenizer: Any, layers: int = 2, hidden: int = 64, heads: int = 4, seed: int = 0, init_std: float = 0.02,
+               kv_heads: int | None = None) -> Any:
+    """A seeded random Llama with ``tokenizer``'s vocabulary, in eval mode, on CPU (``kv_heads < heads``:
+    grouped-query attention, as SmolLM2 has)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -43,7 +46,7 @@ def tiny_model(tokenizer: Any, layers: int = 2, hidden: int = 64, heads: int = 4
         intermediate_size=hidden * 2,
         num_hidden_layers=layers,
         num_attention_heads=heads,
-        num_key_value_heads=heads,
+        num_key_value_heads=kv_heads or heads,
         max_position_embeddings=2048,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
@@ -55,4 +58,4 @@ def tiny_model(tokenizer: Any, layers: int = 2, hidden: int = 64, heads: int = 4
     model = LlamaForCausalLM(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model.eval()
+    return cpu_fast_paths(model.eval())

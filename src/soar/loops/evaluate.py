@@ -65,7 +65,7 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     import torch
 
     from soar.engines.generation import build_generator
-    from soar.engines.models import load_model
+    from soar.engines.models import compute_dtype, load_model
     from soar.engines.trainer import PolicyTrainer
     from soar.math.verify import Verifier
 
@@ -90,8 +90,9 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
         torch.set_num_threads(cfg.compute.threads)
     model, tokenizer = load_model(cfg.model)
     student_cfg = dataclasses.replace(cfg.student, warmup_steps=cfg.evaluation.warmup_steps)
-    trainer = PolicyTrainer(model, student_cfg, cfg.evaluation.max_steps, tokenizer.pad_token_id)
-    generator = build_generator(cfg.compute, trainer.model, tokenizer)
+    precision = compute_dtype(cfg.model)
+    trainer = PolicyTrainer(model, student_cfg, cfg.evaluation.max_steps, tokenizer.pad_token_id, compute_dtype=precision)
+    generator = build_generator(cfg.compute, trainer.model, tokenizer, compute_dtype=precision)
     fresh = trainer.snapshot()
     if promoted_run is not None:
         _check_same_hard_set(Path(promoted_run), cfg)

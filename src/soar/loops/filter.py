@@ -62,8 +62,10 @@ class FilterSummary:
 
 def filter_settings(cfg: SoarConfig, pool: list[Problem]) -> dict[str, Any]:
     """What a results file must agree on to be continued."""
+    from soar.engines.models import matmul_dtype_name
+
     d = cfg.data
-    return {"model": cfg.model.name, "dtype": cfg.model.dtype, "k": d.fail_at_k, "temperature": d.filter_temperature,
+    return {"model": cfg.model.name, "dtype": cfg.model.dtype, "matmuls": matmul_dtype_name(cfg.model), "k": d.fail_at_k, "temperature": d.filter_temperature,
             "top_p": cfg.student.top_p, "max_new_tokens": d.filter_max_new_tokens, "seed": cfg.compute.seed,
             "require_boxed": cfg.reward.require_boxed, "reward": cfg.reward.kind, "pool": content_key(pool, 0, 0.5),
             "block": _block_size(d.fail_at_k, cfg.compute.generation_batch_size)}
@@ -79,7 +81,7 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
 
     from soar.engines.evaluation import sampled_correct
     from soar.engines.generation import SamplingParams, build_generator
-    from soar.engines.models import load_model
+    from soar.engines.models import compute_dtype, load_model
     from soar.math.verify import Verifier
 
     console = console or Console()
@@ -99,7 +101,7 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
         if cfg.compute.threads:
             torch.set_num_threads(cfg.compute.threads)
         model, tokenizer = load_model(cfg.model)
-        generator = build_generator(cfg.compute, model, tokenizer)
+        generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=compute_dtype(cfg.model))
         with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
                 Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                          TimeRemainingColumn(), TextColumn("{task.fields[rate]}"), console=console) as progress:

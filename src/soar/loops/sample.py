@@ -32,7 +32,7 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     import torch
 
     from soar.engines.generation import build_generator
-    from soar.engines.models import load_model
+    from soar.engines.models import compute_dtype, load_model
     from soar.engines.trainer import PolicyTrainer
     from soar.loops.teacher import sample_teacher
     from soar.math.verify import Verifier
@@ -51,7 +51,7 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
         trainer.restore(torch.load(checkpoint / "teacher.pt", weights_only=True)["weights"])
         model = trainer.model
         label = f"{'Intrinsic' if cfg.teacher.reward == 'learnability' else 'Grounded'}-T ({checkpoint.name})"
-    generator = build_generator(cfg.compute, model, tokenizer)
+    generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=compute_dtype(cfg.model))
     started = time.perf_counter()
     seed = cfg.compute.seed if seed is None else seed
     with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \

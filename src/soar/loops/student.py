@@ -88,10 +88,12 @@ class StudentPool(Protocol):
 class InProcessStudentPool:
     """Every student on one engine in this process, one after another."""
 
-    def __init__(self, model: Any, tokenizer: Any, cfg: SoarConfig, verifier: Verifier) -> None:
+    def __init__(self, model: Any, tokenizer: Any, cfg: SoarConfig, verifier: Verifier, compute_dtype: Any = None) -> None:
         self.cfg, self.tokenizer, self.verifier = cfg, tokenizer, verifier
-        self.trainer = PolicyTrainer(model, cfg.student, cfg.inner.steps, tokenizer.pad_token_id)
-        self.generator = HFGenerator(self.trainer.model, tokenizer, batch_size=cfg.compute.generation_batch_size)
+        self.trainer = PolicyTrainer(model, cfg.student, cfg.inner.steps, tokenizer.pad_token_id,
+                                     compute_dtype=compute_dtype)
+        self.generator = HFGenerator(self.trainer.model, tokenizer, batch_size=cfg.compute.generation_batch_size,
+                                     compute_dtype=compute_dtype)
         self.baseline = self.trainer.snapshot()
         self.baseline_version = 0
         self.trained: dict[str, tuple[dict[str, Any], StudentResult]] = {}

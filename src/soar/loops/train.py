@@ -54,7 +54,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
     import torch
 
     from soar.engines.generation import build_generator
-    from soar.engines.models import load_model
+    from soar.engines.models import compute_dtype, load_model, matmul_dtype_name
     from soar.engines.trainer import PolicyTrainer
     from soar.math.verify import Verifier
 
@@ -82,12 +82,14 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
     started = time.perf_counter()
     model, tokenizer = load_model(cfg.model)
     student_model = copy.deepcopy(model)
-    teacher = PolicyTrainer(model, cfg.teacher, cfg.outer_steps, tokenizer.pad_token_id)
-    teacher_generator = build_generator(cfg.compute, teacher.model, tokenizer)
-    console.print(f"model {cfg.model.name} loaded in {time.perf_counter() - started:.1f} s")
+    precision = compute_dtype(cfg.model)
+    teacher = PolicyTrainer(model, cfg.teacher, cfg.outer_steps, tokenizer.pad_token_id, compute_dtype=precision)
+    teacher_generator = build_generator(cfg.compute, teacher.model, tokenizer, compute_dtype=precision)
+    console.print(f"model {cfg.model.name} loaded in {time.perf_counter() - started:.1f} s  |  weights "
+                  f"{cfg.model.dtype}, matmuls {matmul_dtype_name(cfg.model)}")
 
     with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:
-        pool = InProcessStudentPool(student_model, tokenizer, cfg, verifier)
+        pool = InProcessStudentPool(student_model, tokenizer, cfg, verifier, compute_dtype=precision)
         promotion, first = PromotionState(), 0
         checkpoint = run.latest_checkpoint() if resume is not None else None
         if checkpoint is not None:
