@@ -39,11 +39,12 @@ class ModelConfig:
     """GGUF file name inside ``name`` when ``name`` is a repo or directory."""
     dtype: Dtype = "float32"
     """The weights' (and optimiser's) dtype."""
-    compute_dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = None
+    compute_dtype: Literal["auto", "float32", "bfloat16"] | None = None
     """Mixed precision: the dtype matmuls run in, weights and optimiser staying in ``dtype``
     (training forwards under autocast; generation on a copy of the weights cast to it, refreshed
     before every generate call).  ``null``: ``dtype``; ``auto``: ``bfloat16`` on a CUDA device that
-    has it or a Linux CPU with native bf16 units (avx512_bf16/amx_bf16), else ``dtype``."""
+    has it or a Linux CPU with native bf16 units (avx512_bf16/amx_bf16), else ``dtype``.  Never
+    wider than ``dtype``; no float16 (its training would need loss scaling)."""
     device: str = "auto"
     """``auto`` (CUDA if available, else CPU), ``cpu``, ``cuda``, ``cuda:1``..."""
     cache_dir: str = "~/.cache/soar/models"

@@ -14,6 +14,7 @@ from soar.engines import models
 from soar.engines.generation import HFGenerator, SamplingParams
 from soar.engines.tiny import default_tokenizer, tiny_model
 from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.errors import SoarError
 
 BF16 = torch.bfloat16
 
@@ -89,6 +90,21 @@ def test_rloo_learns_with_bf16_matmuls(tokenizer):
     assert 0.1 < before < 0.45 and after > before + 0.3 and after > 0.6, (before, after)
 
 
+def test_the_kl_reference_runs_under_the_same_autocast(tokenizer):
+    """Policy and reference agree at the start: the KL term is exactly zero, as in float32."""
+    model = tiny_model(tokenizer, seed=13, init_std=0.5)
+    trainer = PolicyTrainer(model, PolicyConfig(kl_coef=0.1), 1, tokenizer.pad_token_id, compute_dtype=BF16)
+    generator = HFGenerator(trainer.model, tokenizer, compute_dtype=BF16)
+    assert all(b.dtype == torch.float32 for b in generator._cast.buffers())  # RoPE frequencies are not rounded
+    prompts = ["Say something.", "Hello there my friend"]
+    groups = generator.generate(prompts, 2, SamplingParams(max_new_tokens=6, seed=0))
+    prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    completions = [c for g in groups for c in g]
+    stats = trainer.step(Rollouts([prompt_ids[c.prompt_index] for c in completions], [c.token_ids for c in completions],
+                                  [1.0, -1.0, 0.5, -0.5]))
+    assert stats["kl"] == 0.0
+
+
 def test_compute_dtype_resolution(monkeypatch):
     assert models.compute_dtype(ModelConfig()) is None  # default: the weights' dtype
     assert models.compute_dtype(ModelConfig(dtype="bfloat16", compute_dtype="bfloat16")) is None  # nothing to mix
@@ -99,3 +115,5 @@ def test_compute_dtype_resolution(monkeypatch):
     monkeypatch.setattr(models, "cpu_has_native", lambda dtype: False)
     assert models.compute_dtype(ModelConfig(compute_dtype="auto", device="cpu")) is None
     assert models.matmul_dtype_name(ModelConfig(compute_dtype="auto", device="cpu")) == "float32"
+    with pytest.raises(SoarError, match="float32 weights"):
+        models.compute_dtype(ModelConfig(dtype="bfloat16", compute_dtype="float32"))

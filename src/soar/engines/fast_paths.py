@@ -1,8 +1,9 @@
-"""Two fast paths for transformers models on CPU; results are unchanged (up to float rounding).
+"""Two fast paths for transformers models on CPU; same results up to rounding.
 
 Written by hand because these are slow paths inside PyTorch's CPU kernels that
 transformers walks into, measured on SmolLM2-135M (2-core AMD EPYC with
-AVX512-BF16); on CUDA both leave the model as it is.
+AVX512-BF16).  On CUDA the attention goes to sdpa as before and the head's
+reshape costs nothing.
 
 * **Output head input** (:func:`flat_output_head`).  transformers takes the last
   position with ``hidden[:, -1:, :]`` (``logits_to_keep``) and hands that strided
@@ -14,7 +15,10 @@ AVX512-BF16); on CUDA both leave the model as it is.
   row (every decoding step), ``scaled_dot_product_attention``'s CPU kernel took
   4.3 ms per layer at 64 rows x 170 keys (bfloat16: 5.4 ms), 57% of a decoding
   step; two batched matmuls and a float32 softmax over the key/value heads (no
-  ``repeat_kv`` copy for grouped-query attention) take 0.8 ms.  Prompts
+  ``repeat_kv`` copy for grouped-query attention) take 0.8 ms.  In bf16 the
+  scores are rounded to bf16 before the float32 softmax (eager attention's
+  precision): a test checks the result is as close to float32 as sdpa's own
+  bf16 kernel.  Prompts
   (several query tokens) and CUDA tensors still go to transformers' ``sdpa``.
   It is registered with transformers' ``AttentionInterface`` as
   ``soar_cpu_decode`` (with ``sdpa``'s mask format) and used only by models

@@ -58,7 +58,11 @@ class HFGenerator:
     ``model`` at the start of every call (a trainer may have changed them; 25 ms
     for 135M parameters), so samples always come from the current policy.  A
     copy beats autocast here: autocast re-casts every weight at every decoded
-    token.
+    token.  Only parameters are cast; buffers such as the RoPE frequencies keep
+    their precision.  Unlike autocast, the copy also runs embeddings, norms and
+    the residual stream in ``compute_dtype``: sampling is slightly off the
+    trainer's policy (its log-probs are never used in the loss; the trainer
+    scores every sample itself).
     """
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, compute_dtype: Any = None) -> None:
@@ -69,9 +73,9 @@ class HFGenerator:
         if compute_dtype is not None and compute_dtype != next(model.parameters()).dtype:
             import copy
 
-            self._cast = copy.deepcopy(model).to(compute_dtype).eval().requires_grad_(False)
-            for param in self._cast.parameters():
-                param.grad = None
+            self._cast = copy.deepcopy(model).eval().requires_grad_(False)
+            for param in self._cast.parameters():  # parameters only: buffers (RoPE frequencies) keep their precision
+                param.data, param.grad = param.data.to(compute_dtype), None
 
     def _sampling_model(self) -> Any:
         """The model to sample from: ``model`` itself, or its cast copy brought up to date."""

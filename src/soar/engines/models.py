@@ -168,6 +168,9 @@ def compute_dtype(cfg: ModelConfig) -> Any:
         wanted = "bfloat16" if native else None
     if wanted is None or wanted == cfg.dtype:
         return None
+    if cfg.dtype != "float32":
+        raise SoarError(f"model.compute_dtype={wanted} over model.dtype={cfg.dtype}: mixed precision runs narrower "
+                        "matmuls over float32 weights; set model.dtype: float32, or compute_dtype: null")
     return getattr(torch, _DTYPES[wanted])
 
 

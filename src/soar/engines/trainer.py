@@ -8,9 +8,9 @@ cosine decay (or constant), gradient-norm clipping, and gradient accumulation
 over micro-batches so a group of 32 x 1024 tokens fits in memory.
 
 Reference policy: in full mode a frozen copy of the weights the trainer
-started from (kept in ``compute_dtype`` when one is set: it only runs
-forwards); in LoRA mode the base model with the adapter switched off (no
-copy).
+started from; in LoRA mode the base model with the adapter switched off (no
+copy).  It runs under the same autocast as the policy, so the KL term is
+exactly zero while policy and reference agree.
 
 Mixed precision (``compute_dtype``, e.g. bf16 over fp32 weights): forwards
 run under ``torch.autocast``; weights, gradients and the AdamW state stay in
@@ -78,8 +78,6 @@ class PolicyTrainer:
         else:
             self.model = model.requires_grad_(True)  # full fine-tuning: every weight trains
             self.reference = copy.deepcopy(model).eval().requires_grad_(False) if cfg.kl_coef else None
-            if self.reference is not None and self.compute_dtype is not None:
-                self.reference.to(self.compute_dtype)  # forwards only: what autocast would cast it to anyway
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._reset_optimiser()
 

@@ -35,6 +35,10 @@ Choices where the paper is silent:
   over ``max_steps`` and ``evaluation.warmup_steps`` of warm-up (B.6).
 * Resumable by seed: a seed with a ``summary.json`` is kept; a seed cut short
   is run again from its start.
+
+Deviation: the paper (4.3) evaluates, of a run's promoted students, the one
+with the best greedy accuracy on the hard train split; a run directory keeps
+only its latest checkpoint, so PS here is the last promoted baseline.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ over the g datasets (the RLOO group), i.e. A_k = R_k - mean_{j != k} R_j.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,8 +88,10 @@ class _Draft:
 
 
 def sample_teacher(generator: Generator, tokenizer: Any, cfg: TeacherConfig, count: int, seed: int,
-                   parseable: Parseable | None = None) -> TeacherSample:
-    """Draw rollouts until ``count`` are accepted (or the attempt cap is hit)."""
+                   parseable: Parseable | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> TeacherSample:
+    """Draw rollouts until ``count`` are accepted (or the attempt cap is hit); ``progress(accepted, attempts)``
+    is called after every round."""
     prompt = render(MULTITURN_QUESTION, tokenizer) if cfg.sampling == "multiturn" else teacher_prompt(tokenizer)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     cap = cfg.max_attempts_factor * count
@@ -114,6 +117,8 @@ def sample_teacher(generator: Generator, tokenizer: Any, cfg: TeacherConfig, cou
             valid += 1
             if len(accepted) < count:  # the first ``count`` valid drafts, in draw order
                 accepted.append(TeacherRollout(result.pair, prompt_ids, draft.ids, draft.mask))
+        if progress is not None:
+            progress(len(accepted), attempts)
     return TeacherSample(accepted, attempts, rejection_counts(rejected), tokens, valid)
 
 

@@ -107,10 +107,11 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
             outer = progress.add_task("outer steps", total=cfg.outer_steps, completed=first)
+            drafts = progress.add_task("teacher QA pairs", total=g * n)
             inner = progress.add_task("students", total=g * r)
             for step in range(first, cfg.outer_steps):
                 record, promotion = outer_step(cfg, step, hard.train, tokenizer, teacher, teacher_generator, pool,
-                                               verifier, promotion, run, progress, inner)
+                                               verifier, promotion, run, progress, (drafts, inner))
                 state = {"step": step, "promotion": asdict(promotion)}
                 run.save_checkpoint(step, {"teacher": teacher.state_dict(), "students": pool.state_dict(),
                                            "rng": torch.get_rng_state()}, state)
@@ -131,11 +132,15 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
 
 def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, teacher: Any, teacher_generator: Any,
                pool: InProcessStudentPool, verifier: Any, promotion: PromotionState, run: RunDir, progress: Any,
-               inner_task: Any) -> tuple[dict[str, Any], PromotionState]:
+               tasks: tuple[Any, Any]) -> tuple[dict[str, Any], PromotionState]:
     g, n, r, seed = cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats, cfg.compute.seed
+    drafts_task, inner_task = tasks
     times: dict[str, float] = {}
     step_started = clock = time.perf_counter()
-    sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, g * n, seed * 7919 + step, verifier.parseable_many)
+    progress.reset(drafts_task, total=g * n)
+    sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, g * n, seed * 7919 + step, verifier.parseable_many,
+                            progress=lambda accepted, attempts: progress.update(
+                                drafts_task, completed=accepted, description=f"teacher QA pairs ({attempts} drafts)"))
     datasets = partition(sample.rollouts, g, n)
     times["teacher_generation"] = time.perf_counter() - clock
 
