@@ -18,11 +18,10 @@ reshape costs nothing.
   ``repeat_kv`` copy for grouped-query attention) take 0.8 ms.  In bf16 the
   scores are rounded to bf16 before the float32 softmax (eager attention's
   precision): a test checks the result is as close to float32 as sdpa's own
-  bf16 kernel.  Prompts
-  (several query tokens) and CUDA tensors still go to transformers' ``sdpa``.
-  It is registered with transformers' ``AttentionInterface`` as
-  ``soar_cpu_decode`` (with ``sdpa``'s mask format) and used only by models
-  whose attention is ``sdpa``.
+  bf16 kernel.  Prompts (several query tokens) and CUDA tensors still go to
+  transformers' ``sdpa``.  It is registered with transformers'
+  ``AttentionInterface`` as ``soar_cpu_decode`` (with ``sdpa``'s mask format)
+  and used only by models whose attention is ``sdpa``.
 
 Both live on the model (module hooks, config), so ``copy.deepcopy`` keeps them.
 """

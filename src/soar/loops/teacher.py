@@ -9,9 +9,11 @@ Sampling modes (``teacher.sampling``):
 * ``structured`` (ours, for small models): the template text ``<question>``,
   ``</question>``, ``<answer>\\boxed{`` and ``</answer>`` is forced; the
   question span is sampled until the model closes it (``</question>``, the
-  prompt's own ``<question>``) or writes its first ``?`` (then ``</question>``
-  is forced: SmolLM2-135M closed the tag in 5 of 64 samples, and ended a
-  question with "?" far more often), the answer span until the ``}`` that
+  prompt's own ``<question>``), writes its first ``?`` or ends its turn (EOS;
+  the EOS token is dropped); then ``</question>`` is forced (SmolLM2-135M
+  closed the tag in 5 of 64 samples, and ended a question with "?" or a full
+  stop and EOS far more often: counting EOS took its acceptance from ~20% to
+  23-53%, over 4 draws of 8 pairs), the answer span until the ``}`` that
   closes the box (brace-balanced).  Forced tokens are masked out of the policy gradient.  The
   result still goes through the parser (empty questions and unparseable
   answers are rejected and resampled, as in ``rejection``).
@@ -103,7 +105,8 @@ def sample_teacher(generator: Generator, tokenizer: Any, cfg: TeacherConfig, cou
             rate = len(accepted) / attempts
             raise SoarError(f"teacher sampling ({cfg.sampling}) accepted {len(accepted)} of {attempts} rollouts "
                             f"(acceptance rate {rate:.1%}); needed {count} within teacher.max_attempts_factor * g * n "
-                            f"= {cap} attempts. Rejections: {rejection_counts(rejected) or 'none'}")
+                            f"= {cap} attempts. Rejections: {rejection_counts(rejected) or 'none'}. (A run stopped by "
+                            f"this: raise teacher.max_attempts_factor in its config.yaml, then soar train --resume.)")
         rate = valid / attempts if attempts else 1.0  # draw enough to finish this round at the rate seen so far
         draw = min(cap - attempts, max(4, math.ceil((count - len(accepted)) / max(rate, 1 / cfg.max_attempts_factor))))
         drafts = _draw(generator, tokenizer, cfg, prompt, prompt_ids, draw, (seed * 1000 + rounds) * 16)  # 16 streams a round
@@ -129,8 +132,8 @@ def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str,
         _sample(generator, tokenizer, cfg, prompt_ids, drafts, (), seed)
     elif cfg.sampling == "structured":
         _force(tokenizer, drafts, "<question>")
-        _sample(generator, tokenizer, cfg, prompt_ids, drafts, QUESTION_ENDS, seed, eos_ends=True)
-        for d in drafts:  # a question the model ended with "?" gets its closing tag forced
+        _sample(generator, tokenizer, cfg, prompt_ids, drafts, QUESTION_ENDS, seed, eos_ends=True, eos_closes=True)
+        for d in drafts:  # a question the model ended with "?" or an EOS gets its closing tag forced
             _force(tokenizer, [d], "" if d.text.endswith(("</question>", "<question>")) else "</question>")
         _force(tokenizer, drafts, "<answer>\\boxed{")
         for d in drafts:
@@ -171,12 +174,14 @@ def _force(tokenizer: Any, drafts: list[_Draft], text: str) -> None:
 
 
 def _sample(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt_ids: list[int], drafts: list[_Draft],
-            stop: tuple[str, ...], seed: int, eos_ends: bool = False) -> None:
+            stop: tuple[str, ...], seed: int, eos_ends: bool = False, eos_closes: bool = False) -> None:
     """Extend every alive draft by one sampled span (also kept in ``span``).
 
     The budget, ``max_new_tokens``, counts sampled tokens only (forced template
     text is free); a span cut by it ends the draft, and so does an EOS when
-    ``eos_ends`` (structured mode: nothing may follow an end of sequence).
+    ``eos_ends`` (structured mode: nothing may follow an end of sequence),
+    unless ``eos_closes``: then the EOS closes the span instead, and is dropped
+    from the draft (structured question span: the caller forces the closing tag).
     The text appended is the decoding of exactly the kept token ids (a stop
     string can sit inside a token such as ``}}``; the ids, not a cut text, are
     what the trainer sees, so the parser must see the same).
@@ -192,13 +197,17 @@ def _sample(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt_ids
     for d, (completion,) in zip(live, groups):
         room = cfg.max_new_tokens - sum(d.mask)
         ids = completion.token_ids[:room]
+        closed = eos_closes and bool(ids) and ids[-1] == tokenizer.eos_token_id
+        if closed:
+            ids = ids[:-1]
         piece = tokenizer.decode(ids, skip_special_tokens=True)
         d.ids += ids
         d.mask += [1] * len(ids)
         d.text += piece
         d.span += piece
         ended_by_eos = bool(ids) and ids[-1] == tokenizer.eos_token_id
-        d.alive = completion.finish_reason == "stop" and len(completion.token_ids) <= room and not (eos_ends and ended_by_eos)
+        d.alive = closed or (completion.finish_reason == "stop" and len(completion.token_ids) <= room
+                             and not (eos_ends and ended_by_eos))
 
 
 def teacher_update(trainer: PolicyTrainer, datasets: list[list[TeacherRollout]], rewards: list[float]) -> dict[str, float]:
