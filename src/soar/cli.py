@@ -151,7 +151,7 @@ def train(
 def sample(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", "-o", help="JSONL file to write the accepted question/answer pairs to."),
-    count: int = typer.Option(64, "--count", "-n", help="Accepted questions to write."),
+    count: int = typer.Option(128, "--count", "-n", help="Accepted questions to write (the paper samples 128)."),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="A soar train run directory: sample its teacher "
                                            "(last checkpoint, the run's config). Without it: the base model (Base-T)."),
     preset: Optional[str] = PresetOption,
@@ -159,15 +159,13 @@ def sample(
     seed: Optional[int] = typer.Option(None, help="Sampling seed (default compute.seed)."),
 ) -> None:
     """Sample questions from a teacher with the training prompt and format filtering; write JSONL."""
-    from soar.config import load_config
+    from soar.loops.run_dir import RunDir
     from soar.loops.sample import sample_questions
 
     if teacher is not None:
         if preset or config:
             raise ConfigError("--teacher uses the run's saved config; drop --preset/--config (overrides still apply)")
-        if not (teacher / "config.yaml").exists():
-            raise ConfigError(f"--teacher {teacher}: not a soar train run directory (no config.yaml)")
-        cfg = load_config(file=teacher / "config.yaml", overrides=parse_overrides(ctx.args))
+        cfg = RunDir(teacher).config(overrides=parse_overrides(ctx.args))
     else:
         cfg = resolve_config(preset, config, ctx.args)
     sample_questions(cfg, count, out, teacher_run=teacher, seed=seed)

@@ -4,6 +4,7 @@ Real sampling, training, Math-Verify, files and matplotlib; the CLI is driven
 in-process through typer's runner (the same entry point as ``soar``).
 """
 
+import dataclasses
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from soar.cli import app
 from soar.config import load_config
+from soar.errors import SoarError
 from soar.loops.filter import run_filter
 from soar.loops.train import train
 from tests.helpers.formatted import formatted_tiny_model_dir
@@ -127,3 +129,72 @@ def test_evaluate_keeps_finished_seeds(world):
 def test_report_names_a_folder_it_cannot_read(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path), "--out", str(tmp_path / "r")])
     assert result.exit_code != 0 and str(tmp_path) in str(result.exception)
+
+
+def test_the_promoted_student_is_the_runs_student(world):
+    """PS samples the run's promoted weights (all of them), and a student of another kind is refused up front."""
+    import torch
+
+    from soar.engines.models import load_model
+    from soar.engines.trainer import load_trained
+    from soar.loops.run_dir import RunDir, load_part
+
+    root, common, run = world["root"], world["common"], world["run"]
+    cfg = load_config("tiny", overrides=common)
+    weights = load_part(RunDir(run).require_checkpoint(), "students")["weights"]
+    base = dict(load_model(cfg.model)[0].named_parameters())
+    promoted = dict(load_trained(load_model(cfg.model)[0], cfg.student, weights).named_parameters())
+    assert promoted.keys() == weights.keys() and all(torch.equal(promoted[n], w) for n, w in weights.items())
+    assert any(not torch.equal(base[n], w) for n, w in weights.items())  # two promotions moved the baseline
+    with pytest.raises(SoarError, match="do not fit this model"):  # full weights into a LoRA student
+        load_trained(load_model(cfg.model)[0], dataclasses.replace(cfg.student, finetune="lora"), weights)
+    folder = root / "eval" / "ps-lora"
+    lora = CliRunner().invoke(app, ["evaluate", "--promoted-student", str(run), "--out", str(folder)]
+                              + _args(dict(common, **{"student.finetune": "lora"})))
+    assert lora.exit_code != 0 and "student.finetune differ" in str(lora.exception)
+    assert not folder.exists()  # refused before anything was written
+
+
+def test_an_evaluation_folder_is_reused_for_the_same_questions_only(world, tmp_path):
+    root, common = world["root"], world["common"]
+    rows = [{"id": "s0", "question": "What is 2 + 2?", "answer": "4"}, {"id": "s1", "question": "What is 3 + 3?", "answer": "6"}]
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    second.write_text("".join(json.dumps(dict(r, answer=r["answer"] + "0")) + "\n" for r in rows))  # same count
+    folder = root / "eval-questions"
+    done = CliRunner().invoke(app, ["evaluate", "--out", str(folder), "--questions", str(first), "--name", "S"]
+                              + _args(common))
+    assert done.exit_code == 0, done.output
+    again = CliRunner().invoke(app, ["evaluate", "--out", str(folder), "--questions", str(first), "--name", "S"]
+                               + _args(dict(common, **{"reward.verify_workers": "2"})))  # how it runs, not what it measures
+    assert again.exit_code == 0, again.output
+    other = CliRunner().invoke(app, ["evaluate", "--out", str(folder), "--questions", str(second), "--name", "S"]
+                               + _args(common))
+    assert other.exit_code != 0 and "another source" in str(other.exception)
+
+
+def test_report_tells_same_named_methods_apart_and_takes_other_ks(tmp_path):
+    """Two runs' PQ folders (both named PQ) evaluated at different k: two rows, and every curve drawn."""
+    folders = []
+    for name, ks in (("run-a", [1, 2, 4]), ("run-b", [1, 8])):
+        folder = tmp_path / name
+        (folder / "seed_0").mkdir(parents=True)
+        (folder / "source.json").write_text(json.dumps({"method": "PQ", "kind": "train"}))
+        passk = {str(k): min(1.0, 0.05 * k) for k in ks}
+        stats = {k: {"mean": v, "sd": 0.0, "n": 1} for k, v in passk.items()}
+        (folder / "summary.json").write_text(json.dumps({"method": "PQ", "seeds": [0], "early_stopped": stats,
+                                                         "fixed_step": stats}))
+        (folder / "seed_0" / "evals.jsonl").write_text("".join(
+            json.dumps({"step": s, "pass_at_k": {k: v * (1 + s / 10) for k, v in passk.items()}}) + "\n"
+            for s in (0, 2, 4)) + '{"step": 6, "pass')  # a line torn by a kill is skipped
+        folders.append(folder)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["report", *map(str, folders), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = (out / "table.md").read_text()
+    assert "| PQ (run-a) | 1 | 5.0 ± 0.0 | 10.0 ± 0.0 | 20.0 ± 0.0 | - |" in table
+    assert "| PQ (run-b) | 1 | 5.0 ± 0.0 | - | - | 40.0 ± 0.0 |" in table
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(out / "student_pass_at_k.png")
+    assert pixels.shape[1] >= 4 * 300 and pixels[..., :3].std() > 0.05  # one panel per k in {1, 2, 4, 8}

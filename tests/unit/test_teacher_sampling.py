@@ -43,15 +43,16 @@ def test_nested_braces_split_inside_a_token_give_the_sampled_answer(verifier):
     assert tokenizer.decode(sampled) == "".join(spans)  # forced template tokens are masked out
 
 
-def test_an_end_of_sequence_closes_the_question_and_ends_the_answer(verifier):
+@pytest.mark.parametrize("eos", ["<|im_end|>", "<|endoftext|>"])  # the tokenizer's EOS, and the model's other stop id
+def test_an_end_of_sequence_closes_the_question_and_ends_the_answer(verifier, eos):
     tokenizer = default_tokenizer()
-    eos = tokenizer.eos_token
+    eos_id = tokenizer.convert_tokens_to_ids(eos)
     cfg = TeacherConfig(sampling="structured", max_new_tokens=64, max_attempts_factor=1)
     # in the question span, an EOS is where the model ended its question: dropped, and </question> forced
     teacher = ScriptedTeacher(tokenizer, ["Find x if 2x = 6." + eos, "3}"])
     (rollout,) = sample_teacher(teacher, tokenizer, cfg, 1, seed=0, parseable=verifier.parseable_many).rollouts
     assert (rollout.pair.question, rollout.pair.answer) == ("Find x if 2x = 6.", "3")
-    assert tokenizer.eos_token_id not in rollout.completion_ids  # nothing follows an end of sequence
+    assert eos_id not in rollout.completion_ids  # nothing follows an end of sequence
     assert tokenizer.decode(rollout.completion_ids) == "<question>Find x if 2x = 6.</question><answer>\\boxed{3}</answer>"
     # in the answer span, an EOS before the box closes ends the draft: rejected
     spans = ["Find x?", "3" + eos] * 4

@@ -52,6 +52,44 @@ class Rollouts:
     """1 where the policy sampled the token, 0 where it was forced (template text)."""
 
 
+def trainable(model: Any, cfg: PolicyConfig) -> Any:
+    """``model`` with the weights ``cfg.finetune`` trains set to require gradients: all of them (full), or a
+    LoRA adapter over every linear layer (the model wrapped by peft)."""
+    if cfg.finetune == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+                          target_modules="all-linear", task_type="CAUSAL_LM")
+        return get_peft_model(model, lora)
+    return model.requires_grad_(True)
+
+
+def copy_weights(model: Any, weights: dict[str, torch.Tensor]) -> None:
+    """Copy a snapshot's weights into ``model``'s trainable parameters; every trainable parameter must be in
+    it with its shape, and nothing else (a snapshot from another model or fine-tuning mode is refused rather
+    than leaving some weights as they were)."""
+    from soar.errors import SoarError
+
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    missing, extra = sorted(params.keys() - weights.keys()), sorted(weights.keys() - params.keys())
+    shapes = [n for n in params.keys() & weights.keys() if params[n].shape != weights[n].shape]
+    if missing or extra or shapes:
+        raise SoarError(f"the saved weights do not fit this model ({len(missing)} missing, e.g. {missing[:1]}; "
+                        f"{len(extra)} unexpected, e.g. {extra[:1]}; {len(shapes)} of another shape, e.g. "
+                        f"{shapes[:1]}): were they trained with another model.name or finetune mode?")
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(weights[name])
+
+
+def load_trained(model: Any, cfg: PolicyConfig, weights: dict[str, torch.Tensor]) -> Any:
+    """Inference only: ``model`` with a snapshot's weights in place (the LoRA adapter added first in LoRA
+    mode), without an optimiser or a KL reference."""
+    model = trainable(model, cfg)
+    copy_weights(model, weights)
+    return model.requires_grad_(False).eval()
+
+
 class PolicyTrainer:
     def __init__(
         self,
@@ -68,16 +106,9 @@ class PolicyTrainer:
         self.total_steps = max(1, total_steps)
         self.pad_token_id = pad_token_id
         self.loss_fn = loss_fn
-        if cfg.finetune == "lora":
-            from peft import LoraConfig, get_peft_model
-
-            lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                              target_modules="all-linear", task_type="CAUSAL_LM")
-            self.model = get_peft_model(model, lora)
-            self.reference = None
-        else:
-            self.model = model.requires_grad_(True)  # full fine-tuning: every weight trains
-            self.reference = copy.deepcopy(model).eval().requires_grad_(False) if cfg.kl_coef else None
+        self.model = trainable(model, cfg)
+        full = cfg.finetune != "lora"  # in LoRA mode the reference is the base model with the adapter off
+        self.reference = copy.deepcopy(model).eval().requires_grad_(False) if full and cfg.kl_coef else None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._reset_optimiser()
 
@@ -88,10 +119,7 @@ class PolicyTrainer:
 
     def restore(self, snapshot: dict[str, torch.Tensor], total_steps: int | None = None) -> None:
         """Put ``snapshot`` back in place and restart the optimiser and schedule (over ``total_steps``)."""
-        with torch.no_grad():
-            for name, param in self.model.named_parameters():
-                if name in snapshot:
-                    param.copy_(snapshot[name])
+        copy_weights(self.model, snapshot)
         if total_steps is not None:
             self.total_steps = max(1, total_steps)
         self._reset_optimiser()

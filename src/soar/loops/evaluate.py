@@ -34,7 +34,14 @@ Choices where the paper is silent:
 * The student's learning rate follows ``student.lr`` with the cosine schedule
   over ``max_steps`` and ``evaluation.warmup_steps`` of warm-up (B.6).
 * Resumable by seed: a seed with a ``summary.json`` is kept; a seed cut short
-  is run again from its start.
+  is run again from its start.  An output folder is reused only for the same
+  source (method, mixing, and the questions' content) and the same settings,
+  up to those that change how it runs, not what it measures
+  (``EXECUTION_ONLY``: seeds, threads, batch size, verifier workers).
+* Students are sampled with the ``hf`` generator as they train (``vllm`` is
+  refused: it is not given updated weights).
+* Aggregation over seeds: mean ± sample SD, as Appendix B.8 and Tables 4-6
+  state (Section 4.1's text says median).
 
 Deviation: the paper (4.3) evaluates, of a run's promoted students, the one
 with the best greedy accuracy on the hard train split; a run directory keeps
@@ -57,8 +64,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from soar.algo.early_stopping import aggregate_seeds, early_stopping_step, window_average
 from soar.config import SoarConfig, to_yaml
 from soar.data.load import load_hard_set
+from soar.data.splits import content_key
 from soar.errors import ConfigError, SoarError
-from soar.loops.run_dir import RunDir, write_atomic
+from soar.loops.run_dir import RunDir, load_part, write_atomic
 from soar.math.passk import mean_pass_at_k
 from soar.types import Problem
 
@@ -68,9 +76,9 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     """Evaluate one method over ``cfg.evaluation.seeds``; returns (and writes) its ``summary.json``."""
     import torch
 
-    from soar.engines.generation import build_generator
+    from soar.engines.generation import HFGenerator
     from soar.engines.models import compute_dtype, load_model
-    from soar.engines.trainer import PolicyTrainer
+    from soar.engines.trainer import PolicyTrainer, load_trained
     from soar.math.verify import Verifier
 
     console = console or Console()
@@ -78,32 +86,37 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     if e.max_steps < 1 or e.eval_every < 1 or e.samples_per_problem < 1 or not e.seeds or not e.ks:
         raise ConfigError("evaluation.max_steps, eval_every and samples_per_problem must be at least 1, and "
                           "evaluation.seeds and evaluation.ks not empty")
-    out = Path(out)
-    _check_same_settings(out, cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "config.yaml", to_yaml(cfg))
+    if cfg.compute.generator != "hf":
+        raise ConfigError("soar evaluate samples students as they train, with compute.generator: hf (the vllm "
+                          "engine is not given updated weights)")
+    hard = load_hard_set(cfg.data)
+    checkpoint = _check_promoted_run(RunDir(promoted_run), cfg, hard.test) if promoted_run is not None else None
+    out = Path(out)  # everything is checked before anything is written here
     questions = list(questions or [])
     source = {"method": method, "kind": "promoted" if promoted_run else "train", "questions": len(questions),
+              "questions_key": content_key(questions, 0, 0.0) if questions else None,
               "mixing": cfg.evaluation.mixing, "promoted_run": str(promoted_run) if promoted_run else None}
+    _check_same_settings(out, cfg)
     if (out / "source.json").exists() and json.loads((out / "source.json").read_text()) != source:
         raise SoarError(f"{out} holds an evaluation of another source ({(out / 'source.json').read_text().strip()}); "
                         f"use another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "config.yaml", to_yaml(cfg))
     write_atomic(out / "source.json", json.dumps(source, indent=1) + "\n")
-    hard = load_hard_set(cfg.data)
+
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     model, tokenizer = load_model(cfg.model)
-    student_cfg = dataclasses.replace(cfg.student, warmup_steps=cfg.evaluation.warmup_steps)
     precision = compute_dtype(cfg.model)
-    trainer = PolicyTrainer(model, student_cfg, cfg.evaluation.max_steps, tokenizer.pad_token_id, compute_dtype=precision)
-    generator = build_generator(cfg.compute, trainer.model, tokenizer, compute_dtype=precision)
-    fresh = trainer.snapshot()
-    if promoted_run is not None:
-        _check_same_hard_set(Path(promoted_run), cfg)
-        checkpoint = RunDir(promoted_run).latest_checkpoint()
-        if checkpoint is None:
-            raise SoarError(f"{promoted_run} has no checkpoint: is it a soar train run directory with a finished step?")
-        fresh = RunDir(promoted_run).load_checkpoint(checkpoint)[0]["students"]["weights"]
+    if checkpoint is not None:  # PS: inference only
+        trainer = None
+        model = load_trained(model, cfg.student, load_part(checkpoint, "students")["weights"])
+    else:
+        student_cfg = dataclasses.replace(cfg.student, warmup_steps=cfg.evaluation.warmup_steps)
+        trainer = PolicyTrainer(model, student_cfg, cfg.evaluation.max_steps, tokenizer.pad_token_id,
+                                compute_dtype=precision)
+        model, fresh = trainer.model, trainer.snapshot()
+    generator = HFGenerator(model, tokenizer, batch_size=cfg.compute.generation_batch_size, compute_dtype=precision)
     console.print(f"{method}: {len(questions)} synthetic questions, hard set {len(hard.train)} train / "
                   f"{len(hard.test)} test, seeds {cfg.evaluation.seeds}, into {out}")
     per_seed = []
@@ -115,12 +128,12 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
                 continue
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
-            trainer.restore(fresh, total_steps=cfg.evaluation.max_steps)
             torch.manual_seed(seed)
             context = (cfg, tokenizer, generator, verifier, hard.test, folder, seed)
-            if promoted_run is not None:
+            if trainer is None:
                 summary = _promoted(*context)
             else:
+                trainer.restore(fresh, total_steps=cfg.evaluation.max_steps)
                 summary = _train_seed(*context, trainer, questions, hard.train, console)
             write_atomic(folder / "summary.json", json.dumps(summary, indent=1) + "\n")
             per_seed.append(summary)
@@ -136,6 +149,11 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     return result
 
 
+# Settings that change how an evaluation runs, not what it measures: a resumed evaluation may change them.
+EXECUTION_ONLY = ("evaluation.seeds", "compute.threads", "compute.generation_batch_size", "reward.verify_workers",
+                  "out_dir")
+
+
 def _check_same_settings(out: Path, cfg: SoarConfig) -> None:
     """Finished seeds are reused only under the same settings (the seed list may grow)."""
     from soar.config import changed_keys, load_config, to_dict
@@ -143,21 +161,33 @@ def _check_same_settings(out: Path, cfg: SoarConfig) -> None:
     if not (out / "config.yaml").exists():
         return
     changed = [key for key in changed_keys(to_dict(load_config(file=out / "config.yaml")), to_dict(cfg))
-               if key != "evaluation.seeds"]
+               if key not in EXECUTION_ONLY]
     if changed:
         raise SoarError(f"{out} holds an evaluation with other settings ({', '.join(changed)}); use another --out")
 
 
-def _check_same_hard_set(run: Path, cfg: SoarConfig) -> None:
-    """PS is scored on the test split of the hard set its run trained on, so the data settings must agree."""
-    from soar.config import changed_keys, load_config, to_dict
+def _check_promoted_run(run: RunDir, cfg: SoarConfig, test: list[Problem]) -> Path:
+    """PS is scored on the test split of the hard set its run trained on, with the run's model and fine-tuning
+    mode; returns the run's last checkpoint."""
+    from soar.config import changed_keys, to_dict
+    from soar.data.load import load_pool
+    from soar.data.splits import split_problems
 
-    if not (run / "config.yaml").exists():
-        raise SoarError(f"{run} is not a soar train run directory (no config.yaml)")
-    keys = changed_keys(to_dict(load_config(file=run / "config.yaml"))["data"], to_dict(cfg)["data"], prefix="data.")
+    checkpoint = run.require_checkpoint()
+    run_cfg = run.config()
+    hint = f"evaluate its promoted student with the run's settings, e.g. --config {run.path / 'config.yaml'}"
+    keys = [key for key in changed_keys(to_dict(run_cfg), to_dict(cfg))
+            if key == "model.name" or key.startswith(("student.finetune", "student.lora_"))]
     if keys:
-        raise SoarError(f"{run} was trained on another hard set ({', '.join(keys)} differ); evaluate its "
-                        f"promoted student with the run's data settings, e.g. --config {run / 'config.yaml'}")
+        raise SoarError(f"{run.path} trained another student ({', '.join(keys)} differ); {hint}")
+    try:  # the split is a function of the problems, the seed and the fraction: recompute the run's
+        _, run_test = split_problems(load_pool(run_cfg.data), run_cfg.data.split_seed, run_cfg.data.test_fraction)
+    except SoarError as exc:
+        raise SoarError(f"cannot load the hard set {run.path} was trained on: {exc}") from None
+    if content_key(run_test, 0, 0.0) != content_key(test, 0, 0.0):
+        raise SoarError(f"{run.path} was trained on another hard set (its test split differs from this config's); "
+                        f"{hint}")
+    return checkpoint
 
 
 def _pass_at_k(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem],
@@ -175,7 +205,7 @@ def _pass_at_k(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, t
 def _promoted(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem], folder: Path,
               seed: int) -> dict[str, Any]:
     passk = _pass_at_k(cfg, tokenizer, generator, verifier, test, seed * 1_000_003 + 500_000)
-    _append(folder / "evals.jsonl", {"step": 0, "pass_at_k": passk})
+    RunDir(folder).append("evals.jsonl", [{"step": 0, "pass_at_k": passk}])
     return {"seed": seed, "stop_step": 0, "early_stopped": _keys(passk), "fixed_step": _keys(passk)}
 
 
@@ -196,7 +226,7 @@ def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, 
         for step in range(e.max_steps + 1):
             if step % e.eval_every == 0 or step == e.max_steps:
                 evals[step] = _pass_at_k(cfg, tokenizer, generator, verifier, test, seed * 1_000_003 + 500_000 + step)
-                _append(folder / "evals.jsonl", {"step": step, "pass_at_k": evals[step]})
+                RunDir(folder).append("evals.jsonl", [{"step": step, "pass_at_k": evals[step]}])
             if step == e.max_steps:
                 break
             if e.mixing == "mixed":
@@ -208,7 +238,7 @@ def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, 
             drawn[phase] += size
             reward, _ = rloo_step(trainer, generator, tokenizer, verifier, picks, cfg, seed * 1_000_003 + step)
             rewards.append(reward)
-            _append(folder / "train.jsonl", {"step": step, "reward": reward, "phase": phase})
+            RunDir(folder).append("train.jsonl", [{"step": step, "reward": reward, "phase": phase}])
             progress.advance(task)
     start = e.synthetic_warmup_steps if questions and e.mixing == "curriculum" else 0
     start = start if start < len(rewards) else 0  # no hard phase: read the whole curve
@@ -221,11 +251,6 @@ def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, 
 def _keys(passk: dict[int, float]) -> dict[str, float]:
     """pass@k with text keys, as JSON stores them (a seed read back from disk looks the same)."""
     return {str(k): v for k, v in passk.items()}
-
-
-def _append(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
 
 
 def _aggregate(rows: list[dict[Any, float]]) -> dict[str, dict[str, float]]:

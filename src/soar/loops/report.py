@@ -46,7 +46,9 @@ def write_report(paths: list[str | Path], out: str | Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    summaries = [(d, _read_json(d / "summary.json")) for d in evals if (d / "summary.json").exists()]
+    names = _method_names(evals)
+    summaries = [(d, {**_read_json(d / "summary.json"), "method": names[d]}) for d in evals
+                 if (d / "summary.json").exists()]
     if summaries:
         md, rows = _tables(summaries)
         (out / "table.md").write_text(md, encoding="utf-8")
@@ -54,13 +56,21 @@ def write_report(paths: list[str | Path], out: str | Path) -> list[Path]:
             csv.writer(f).writerows(rows)
         written += [out / "table.md", out / "table.csv"]
     if runs:
-        written.append(_teacher_rewards([(d, _metrics(d)) for d in runs], out / "teacher_rewards.png"))
-        written.append(_acceptance([(d, _metrics(d)) for d in runs], out / "acceptance.png"))
+        metrics = [(d, _metrics(d)) for d in runs]
+        written.append(_teacher_rewards(metrics, out / "teacher_rewards.png"))
+        written.append(_acceptance(metrics, out / "acceptance.png"))
     if evals:
-        written.append(_student_curves(evals, out / "student_pass_at_k.png"))
+        written.append(_student_curves(names, out / "student_pass_at_k.png"))
     if not written:
         raise SoarError("nothing to report: no finished evaluation (summary.json) and no run")
     return written
+
+
+def _method_names(evals: list[Path]) -> dict[Path, str]:
+    """Each evaluation's method name, with its folder added where two folders share one (e.g. two runs' PQ)."""
+    methods = {d: _read_json(d / "source.json")["method"] for d in evals}
+    shared = {m for m in methods.values() if list(methods.values()).count(m) > 1}
+    return {d: f"{m} ({d.name})" if m in shared else m for d, m in methods.items()}
 
 
 def _read_json(path: Path) -> Any:
@@ -173,18 +183,16 @@ def _acceptance(runs: list[tuple[Path, list[dict[str, Any]]]], path: Path) -> Pa
     return path
 
 
-def _student_curves(evals: list[Path], path: Path) -> Path:
+def _student_curves(names: dict[Path, str], path: Path) -> Path:
+    from soar.loops.run_dir import RunDir
+
     plt = _pyplot()
     curves = {}
-    for folder in evals:
-        method = _read_json(folder / "source.json")["method"]
+    for folder, method in names.items():
         by_step: dict[int, list[dict[str, float]]] = {}
         for seed_dir in sorted(folder.glob("seed_*")):
-            if (seed_dir / "evals.jsonl").exists():
-                for line in (seed_dir / "evals.jsonl").read_text().splitlines():
-                    if line.strip():
-                        record = json.loads(line)
-                        by_step.setdefault(record["step"], []).append(record["pass_at_k"])
+            for record in RunDir(seed_dir).read("evals.jsonl", lenient=True):
+                by_step.setdefault(record["step"], []).append(record["pass_at_k"])
         if by_step:
             curves[method] = by_step
     if not curves:
@@ -193,7 +201,9 @@ def _student_curves(evals: list[Path], path: Path) -> Path:
     fig, axes = plt.subplots(1, len(ks), figsize=(3.6 * len(ks), 3.4), squeeze=False)
     for ax, k in zip(axes[0], ks):
         for i, (method, by_step) in enumerate(curves.items()):
-            steps = sorted(by_step)
+            steps = [s for s in sorted(by_step) if any(str(k) in row for row in by_step[s])]
+            if not steps:  # this method's evaluations have no pass@k at this k
+                continue
             values = [[row[str(k)] for row in by_step[s] if str(k) in row] for s in steps]
             mean = [sum(v) / len(v) for v in values]
             sd = [(sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0 for v, m in zip(values, mean)]

@@ -113,11 +113,34 @@ class RunDir:
         return folder
 
     def load_checkpoint(self, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-        import torch
-
         state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-        tensors = {p.stem: torch.load(p, weights_only=True) for p in folder.glob("*.pt")}
-        return tensors, state
+        return {p.stem: load_part(folder, p.stem) for p in folder.glob("*.pt")}, state
+
+    # -- reading a finished run (soar sample, evaluate) ---------------------------
+    def config(self, overrides: dict[str, Any] | None = None) -> Any:
+        """The run's saved config (with ``overrides``); a clear error for a folder that is not a run."""
+        from soar.config import load_config
+
+        if not (self.path / "config.yaml").exists():
+            raise SoarError(f"{self.path} is not a run directory (no config.yaml)")
+        return load_config(file=self.path / "config.yaml", overrides=overrides)
+
+    def require_checkpoint(self) -> Path:
+        """The last complete checkpoint, or a clear error when no outer step of the run has finished."""
+        self.config()
+        checkpoint = self.latest_checkpoint()
+        if checkpoint is None:
+            raise SoarError(f"{self.path} has no checkpoint: no outer step of this run has finished yet")
+        return checkpoint
+
+
+def load_part(folder: Path, name: str) -> Any:
+    """One part of a checkpoint (``teacher``, ``students``, ``rng``), onto the CPU: a part is copied into
+    models wherever they live, and a reader that needs the students' weights does not load the teacher's
+    optimiser."""
+    import torch
+
+    return torch.load(folder / f"{name}.pt", weights_only=True, map_location="cpu")
 
 
 def _fsync(path: Path) -> None:

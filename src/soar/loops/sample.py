@@ -11,6 +11,12 @@ accepted pairs are written as a problem file that ``soar evaluate
 With a run directory, its saved config is used (model, teacher settings,
 reward), so the teacher is sampled as it was trained; ``--preset`` /
 ``--config`` and overrides apply to Base-T.
+
+Choice where the paper is silent on tooling: a run directory keeps only its
+latest checkpoint, so Grounded-T is the teacher of the run's last finished
+step (the paper samples the teacher where its rewards plateau, B.7: step 200
+on MATH, 170 on HARP; here, run ``soar train`` for that many outer steps).  A trained teacher is sampled with the ``hf``
+generator: the ``vllm`` engine would sample the base weights it loaded.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from rich.console import Console
 
 from soar.config import SoarConfig
-from soar.errors import SoarError
+from soar.errors import ConfigError, SoarError
 from soar.loops.run_dir import RunDir, write_atomic
 
 
@@ -33,31 +39,35 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
 
     from soar.engines.generation import build_generator
     from soar.engines.models import compute_dtype, load_model
-    from soar.engines.trainer import PolicyTrainer
-    from soar.loops.teacher import sample_teacher
+    from soar.engines.trainer import load_trained
+    from soar.loops.run_dir import load_part
+    from soar.loops.teacher import AcceptanceError, sample_teacher
     from soar.math.verify import Verifier
 
     console = console or Console()
     if count < 1:
         raise SoarError(f"--count must be at least 1, got {count}")
+    checkpoint = RunDir(teacher_run).require_checkpoint() if teacher_run is not None else None
+    if checkpoint is not None and cfg.compute.generator != "hf":
+        raise ConfigError("soar sample --teacher samples the trained teacher with compute.generator: hf (the vllm "
+                          "engine is not given trained weights)")
+    if cfg.compute.threads:
+        torch.set_num_threads(cfg.compute.threads)
     model, tokenizer = load_model(cfg.model)
     label = "Base-T"
-    if teacher_run is not None:
-        run = RunDir(teacher_run)
-        checkpoint = run.latest_checkpoint()
-        if checkpoint is None:
-            raise SoarError(f"{teacher_run} has no checkpoint: is it a soar train run directory with a finished step?")
-        trainer = PolicyTrainer(model, cfg.teacher, 1, tokenizer.pad_token_id)
-        trainer.restore(torch.load(checkpoint / "teacher.pt", weights_only=True)["weights"])
-        model = trainer.model
+    if checkpoint is not None:
+        model = load_trained(model, cfg.teacher, load_part(checkpoint, "teacher")["weights"])
         label = f"{'Intrinsic' if cfg.teacher.reward == 'learnability' else 'Grounded'}-T ({checkpoint.name})"
     generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=compute_dtype(cfg.model))
     started = time.perf_counter()
     seed = cfg.compute.seed if seed is None else seed
     with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
             console.status(f"sampling {count} questions from {label}"):
-        sample = sample_teacher(generator, tokenizer, cfg.teacher, count, seed * 7919 + 1_000_000,
-                                verifier.parseable_many)
+        try:
+            sample = sample_teacher(generator, tokenizer, cfg.teacher, count, seed * 7919 + 1_000_000,
+                                    verifier.parseable_many)
+        except AcceptanceError as exc:
+            raise AcceptanceError(f"{exc} Raise it with --teacher.max_attempts_factor N.") from None
     seconds = time.perf_counter() - started
     records = [dict(r.pair.to_problem(f"{i:05d}").to_dict(), teacher=label) for i, r in enumerate(sample.rollouts)]
     path = Path(out)

@@ -55,6 +55,10 @@ QUESTION_ENDS = ("</question>", "<question>", "?")
 MULTITURN_ANSWER = "Now give the final answer to that problem, and only the answer, in \\boxed{}."
 
 
+class AcceptanceError(SoarError):
+    """Teacher sampling hit its attempt cap (``teacher.max_attempts_factor``) before enough drafts passed."""
+
+
 @dataclass
 class TeacherRollout:
     pair: QAPair
@@ -103,10 +107,9 @@ def sample_teacher(generator: Generator, tokenizer: Any, cfg: TeacherConfig, cou
     while len(accepted) < count:
         if attempts >= cap:
             rate = len(accepted) / attempts
-            raise SoarError(f"teacher sampling ({cfg.sampling}) accepted {len(accepted)} of {attempts} rollouts "
+            raise AcceptanceError(f"teacher sampling ({cfg.sampling}) accepted {len(accepted)} of {attempts} rollouts "
                             f"(acceptance rate {rate:.1%}); needed {count} within teacher.max_attempts_factor * g * n "
-                            f"= {cap} attempts. Rejections: {rejection_counts(rejected) or 'none'}. (A run stopped by "
-                            f"this: raise teacher.max_attempts_factor in its config.yaml, then soar train --resume.)")
+                            f"= {cap} attempts. Rejections: {rejection_counts(rejected) or 'none'}.")
         rate = valid / attempts if attempts else 1.0  # draw enough to finish this round at the rate seen so far
         draw = min(cap - attempts, max(4, math.ceil((count - len(accepted)) / max(rate, 1 / cfg.max_attempts_factor))))
         drafts = _draw(generator, tokenizer, cfg, prompt, prompt_ids, draw, (seed * 1000 + rounds) * 16)  # 16 streams a round
@@ -194,10 +197,13 @@ def _sample(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt_ids
     budget = cfg.max_new_tokens - min(sum(d.mask) for d in live)
     sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=budget, stop=stop, seed=seed)
     groups = generator.generate_tokens([prompt_ids + d.ids for d in live], 1, sampling)
+    special = set(tokenizer.all_special_ids)
     for d, (completion,) in zip(live, groups):
         room = cfg.max_new_tokens - sum(d.mask)
         ids = completion.token_ids[:room]
-        closed = eos_closes and bool(ids) and ids[-1] == tokenizer.eos_token_id
+        # the span ended on an end-of-sequence id (any the generator stops at: all are special tokens)
+        ended_by_eos = bool(ids) and ids[-1] in special
+        closed = eos_closes and ended_by_eos
         if closed:
             ids = ids[:-1]
         piece = tokenizer.decode(ids, skip_special_tokens=True)
@@ -205,7 +211,6 @@ def _sample(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt_ids
         d.mask += [1] * len(ids)
         d.text += piece
         d.span += piece
-        ended_by_eos = bool(ids) and ids[-1] == tokenizer.eos_token_id
         d.alive = closed or (completion.finish_reason == "stop" and len(completion.token_ids) <= room
                              and not (eos_ends and ended_by_eos))
 

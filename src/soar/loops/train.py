@@ -35,10 +35,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from soar.algo.promotion import PromotionState, decide_promotion, grounded_rewards, inner_steps, learnability_reward, partition
 from soar.config import SoarConfig, load_config, to_yaml
 from soar.data.load import load_hard_set
-from soar.errors import ConfigError, SoarError
+from soar.errors import ConfigError
 from soar.loops.run_dir import RunDir
 from soar.loops.student import InProcessStudentPool, StudentJob
-from soar.loops.teacher import sample_teacher, teacher_update
+from soar.loops.teacher import AcceptanceError, sample_teacher, teacher_update
 
 
 @dataclass
@@ -61,9 +61,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
     console = console or Console()
     if resume is not None:
         run = RunDir(resume)
-        if not (run.path / "config.yaml").exists():
-            raise SoarError(f"{run.path} is not a run directory (no config.yaml)")
-        cfg = load_config(file=run.path / "config.yaml")
+        cfg = run.config()
     else:
         cfg = cfg or load_config("tiny")
         run = RunDir(out or Path(cfg.out_dir) / time.strftime("soar-%Y%m%d-%H%M%S"))
@@ -138,9 +136,13 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
     times: dict[str, float] = {}
     step_started = clock = time.perf_counter()
     progress.reset(drafts_task, total=g * n)
-    sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, g * n, seed * 7919 + step, verifier.parseable_many,
-                            progress=lambda accepted, attempts: progress.update(
-                                drafts_task, completed=accepted, description=f"teacher QA pairs ({attempts} drafts)"))
+    try:
+        sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, g * n, seed * 7919 + step,
+                                verifier.parseable_many, progress=lambda accepted, attempts: progress.update(
+                                    drafts_task, completed=accepted, description=f"teacher QA pairs ({attempts} drafts)"))
+    except AcceptanceError as exc:
+        raise AcceptanceError(f"{exc} To go on: raise teacher.max_attempts_factor in {run.path / 'config.yaml'}, "
+                              f"then soar train --resume {run.path}") from None
     datasets = partition(sample.rollouts, g, n)
     times["teacher_generation"] = time.perf_counter() - clock
 
