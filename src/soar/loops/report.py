@@ -125,6 +125,22 @@ def _label_end(ax: Any, xs: list[float], ys: list[float], text: str, color: Any)
                     va="center")
 
 
+def _label_ends(ax: Any, ends: list[tuple[float, float, str, Any]]) -> None:
+    """Label each line at its last point; lines that end at the same point share one label ("A = B")."""
+    groups: dict[tuple[float, float], list[tuple[str, Any]]] = {}
+    for x, y, text, color in ends:
+        groups.setdefault((x, round(y, 6)), []).append((text, color))
+    for (x, y), labels in groups.items():
+        _label_end(ax, [x], [y], " = ".join(text for text, _ in labels), labels[0][1] if len(labels) == 1 else "black")
+
+
+def _outer_steps_axis(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("outer step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _teacher_rewards(runs: list[tuple[Path, list[dict[str, Any]]]], path: Path) -> Path:
     plt = _pyplot()
     fig, axes = plt.subplots(len(runs), 1, figsize=(8, 3.2 * len(runs)), squeeze=False)
@@ -144,7 +160,7 @@ def _teacher_rewards(runs: list[tuple[Path, list[dict[str, Any]]]], path: Path) 
                         va="top", ha="right", fontsize=7, color="tab:green")
         _label_end(ax, steps, avg, "moving avg", "tab:orange")
         ax.set_title(f"{run.name}: teacher reward ({len(promoted)} promotions)", fontsize=10)
-        ax.set_xlabel("outer step")
+        _outer_steps_axis(ax)
         ax.set_ylabel("R (accuracy gain)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
@@ -172,7 +188,7 @@ def _acceptance(runs: list[tuple[Path, list[dict[str, Any]]]], path: Path) -> Pa
         ax.plot(steps, rates, "o-", ms=3, color=color, label=run.name)
         _label_end(ax, steps, rates, run.name, color)
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("outer step")
+    _outer_steps_axis(ax)
     ax.set_ylabel("accepted / drafted")
     ax.set_title("teacher acceptance rate (drafts passing the B.2 parser)", fontsize=10)
     ax.grid(alpha=0.3)
@@ -200,6 +216,7 @@ def _student_curves(names: dict[Path, str], path: Path) -> Path:
     ks = sorted({int(k) for by_step in curves.values() for rows in by_step.values() for row in rows for k in row})
     fig, axes = plt.subplots(1, len(ks), figsize=(3.6 * len(ks), 3.4), squeeze=False)
     for ax, k in zip(axes[0], ks):
+        ends = []
         for i, (method, by_step) in enumerate(curves.items()):
             steps = [s for s in sorted(by_step) if any(str(k) in row for row in by_step[s])]
             if not steps:  # this method's evaluations have no pass@k at this k
@@ -211,7 +228,8 @@ def _student_curves(names: dict[Path, str], path: Path) -> Path:
             ax.plot(steps, mean, "o-" if len(steps) == 1 else "-", color=color, lw=1.5, ms=4, label=method)
             ax.fill_between(steps, [m - s for m, s in zip(mean, sd)], [m + s for m, s in zip(mean, sd)],
                             color=color, alpha=0.15)
-            _label_end(ax, steps, mean, method, color)
+            ends.append((steps[-1], mean[-1], method, color))
+        _label_ends(ax, ends)
         ax.set_title(f"test pass@{k}", fontsize=10)
         ax.set_xlabel("student training step")
         ax.grid(alpha=0.3)
