@@ -121,17 +121,20 @@ class RunDir:
         """The run's saved config (with ``overrides``); a clear error for a folder that is not a run."""
         from soar.config import load_config
 
-        if not (self.path / "config.yaml").exists():
-            raise SoarError(f"{self.path} is not a run directory (no config.yaml)")
+        self._require_run()
         return load_config(file=self.path / "config.yaml", overrides=overrides)
 
     def require_checkpoint(self) -> Path:
         """The last complete checkpoint, or a clear error when no outer step of the run has finished."""
-        self.config()
+        self._require_run()
         checkpoint = self.latest_checkpoint()
         if checkpoint is None:
             raise SoarError(f"{self.path} has no checkpoint: no outer step of this run has finished yet")
         return checkpoint
+
+    def _require_run(self) -> None:
+        if not (self.path / "config.yaml").exists():
+            raise SoarError(f"{self.path} is not a run directory (no config.yaml)")
 
 
 def load_part(folder: Path, name: str) -> Any:
