@@ -61,17 +61,25 @@ def resolve_config(preset: str | None, config: Path | None, extra: list[str], de
     return load_config(preset=preset, file=config, overrides=parse_overrides(extra))
 
 
+def invocation(preset: str | None, config: Path | None, extra: list[str]) -> str:
+    """The config words of this command line (``--preset NAME`` or ``--config FILE``, overrides), for hints that
+    name another command to run with the same config."""
+    words = [f"--config {config}"] if config is not None else [f"--preset {preset or 'tiny'}"]
+    return " ".join(words + list(extra))
+
+
 @config_app.command("show", context_settings=OVERRIDES)
 def config_show(
     ctx: typer.Context,
     name: Optional[str] = typer.Argument(None, help="Preset name (default: tiny)."),
     config: Optional[Path] = ConfigOption,
+    doc: bool = typer.Option(False, "--doc", help="Put every key's documentation above it, as YAML comments."),
 ) -> None:
     """Print a preset (or a config file), with any --section.key overrides, resolved as YAML."""
-    from soar.config import to_yaml
+    from soar.config import to_yaml, to_yaml_with_docs
 
     resolved = resolve_config(name, config, ctx.args)
-    typer.echo(to_yaml(resolved), nl=False)
+    typer.echo((to_yaml_with_docs if doc else to_yaml)(resolved), nl=False)
 
 
 
@@ -121,10 +129,11 @@ def filter_(
     """Keep the problems the model fails k times out of k (data.fail_at_k): the hard set, its split, stats."""
     from soar.loops.filter import run_filter
 
+    from soar.data.provenance import filter_command
+
     cfg = resolve_config(preset, config, ctx.args)
     if out is None:
-        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(cfg.data.source).stem)
-        out = Path(cfg.out_dir) / f"filter-{name}-fail{cfg.data.fail_at_k}"
+        out = Path(filter_command(cfg.data, "", cfg.out_dir)[1]).parent
     run_filter(cfg, out, max_problems=max_problems)
 
 
@@ -137,14 +146,47 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
 ) -> None:
     """Run SOAR (Algorithm 1): teacher generation, inner student RL, grounded rewards, promotion, teacher RL."""
-    from soar.loops.train import train as run_train
-
     if resume is not None:
         if preset or config or ctx.args or out:
             raise ConfigError("--resume continues a run with its saved config; drop --preset/--config/--out/overrides")
+        from soar.loops.train import train as run_train
+
         run_train(resume=resume)
     else:
-        run_train(resolve_config(preset, config, ctx.args), out=out)
+        from soar.data.provenance import require_provenance
+
+        cfg, words = resolve_config(preset, config, ctx.args), invocation(preset, config, ctx.args)
+        require_provenance(cfg.data, cfg.model.name, words, cfg.out_dir)  # bad input fails before torch is imported
+        from soar.loops.train import train as run_train
+
+        run_train(cfg, out=out, invocation=words)
+
+
+@app.command("plan", context_settings=OVERRIDES)
+def plan(
+    ctx: typer.Context,
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    devices: Optional[int] = typer.Option(None, "--devices", help="Devices the students share (default: one per "
+                                          "student on GPU, 1 on CPU)."),
+    length_fraction: float = typer.Option(0.5, "--length-fraction", help="Share of max_new_tokens a reply uses on "
+                                          "average (assumed)."),
+    acceptance: Optional[float] = typer.Option(None, "--acceptance", help="Teacher acceptance rate (assumed: 0.5 "
+                                               "rejection, 0.4 otherwise)."),
+    gen_tok_s: Optional[float] = typer.Option(None, "--gen-tok-s", help="Sampled tokens/s per device (overrides "
+                                              "the table)."),
+    train_tok_s: Optional[float] = typer.Option(None, "--train-tok-s", help="Trained tokens/s per device "
+                                                "(overrides the table)."),
+    hard_problems: Optional[int] = typer.Option(None, "--hard-problems", help="Hard-set size, when it has no "
+                                                "filter provenance yet."),
+) -> None:
+    """Work, memory per device and device-hours of one outer step, the whole run and one evaluation (no model loaded)."""
+    from soar.loops.plan import plan as make_plan
+    from soar.loops.plan import render_plan
+
+    cfg = resolve_config(preset, config, ctx.args)
+    typer.echo(render_plan(cfg, make_plan(cfg, devices, length_fraction, acceptance, gen_tok_s, train_tok_s,
+                                          hard_problems)))
 
 
 @app.command("sample", context_settings=OVERRIDES)
@@ -157,6 +199,9 @@ def sample(
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
     seed: Optional[int] = typer.Option(None, help="Sampling seed (default compute.seed)."),
+    step: Optional[int] = typer.Option(None, "--step", help="With --teacher: the teacher after this outer step "
+                                       "(1-based, as B.7's 'step 170'; kept every checkpoint.teacher_every steps). "
+                                       "Default: the run's last checkpoint."),
 ) -> None:
     """Sample questions from a teacher with the training prompt and format filtering; write JSONL."""
     from soar.loops.run_dir import RunDir
@@ -168,7 +213,9 @@ def sample(
         cfg = RunDir(teacher).config(overrides=parse_overrides(ctx.args))
     else:
         cfg = resolve_config(preset, config, ctx.args)
-    sample_questions(cfg, count, out, teacher_run=teacher, seed=seed)
+    if step is not None and teacher is None:
+        raise ConfigError("--step picks a step of a run's teacher: give --teacher RUN_DIR too")
+    sample_questions(cfg, count, out, teacher_run=teacher, seed=seed, teacher_step=step)
 
 
 @app.command("evaluate", context_settings=OVERRIDES)
@@ -194,7 +241,8 @@ def evaluate(
     if name is None:
         name = "PS" if promoted_student else "Hard-Only" if questions is None else \
             "PQ" if questions.name == "promotion_questions.jsonl" else questions.stem
-    run_evaluate(cfg, out, name, problems, promoted_run=promoted_student)
+    run_evaluate(cfg, out, name, problems, promoted_run=promoted_student,
+                 invocation=invocation(preset, config, ctx.args))
 
 
 @app.command("report")

@@ -38,7 +38,8 @@ class ModelConfig:
     gguf_file: str | None = None
     """GGUF file name inside ``name`` when ``name`` is a repo or directory."""
     dtype: Dtype = "float32"
-    """The weights' (and optimiser's) dtype."""
+    """The weights' (and optimiser's) dtype.  Keep ``float32`` for training: AdamW at lr 1e-5 over
+    bfloat16 weights rounds most updates away (fewer than 20% of weights move; a test shows it)."""
     compute_dtype: Literal["auto", "float32", "bfloat16"] | None = None
     """Mixed precision: the dtype matmuls run in, weights and optimiser staying in ``dtype``
     (training forwards under autocast; generation on a copy of the weights cast to it, refreshed
@@ -49,6 +50,9 @@ class ModelConfig:
     """``auto`` (CUDA if available, else CPU), ``cpu``, ``cuda``, ``cuda:1``..."""
     cache_dir: str = "~/.cache/soar/models"
     """Where converted (dequantized, safetensors) copies of GGUF models are kept."""
+    prompt_date: str = "2024-07-26"
+    """The date (YYYY-MM-DD) every chat template is rendered with, so prompts never change with the
+    calendar (Llama 3.x templates print "Today Date"; its own fallback is 26 Jul 2024)."""
 
 
 @dataclass
@@ -56,20 +60,33 @@ class PolicyConfig:
     """RLOO settings shared by teacher and student (Table 3)."""
 
     lr: float = 1e-5
+    """AdamW learning rate (Table 3: 1e-5)."""
     lr_schedule: Literal["cosine", "constant"] = "cosine"
+    """Schedule after the warm-up (Table 3: cosine decay)."""
     warmup_steps: int = 0
+    """Linear learning-rate warm-up steps (Table 3: teacher 20, inner-loop student 0)."""
     kl_coef: float = 0.001
+    """Weight of the k3 KL penalty to the reference policy (Table 3: 0.001)."""
     batch_size: int = 8
+    """Prompts per RLOO step (student: questions per inner step, Table 3: 8)."""
     group_size: int = 32
+    """Samples per prompt, the RLOO group (student, Table 3: 32)."""
     max_new_tokens: int = 1024
+    """Token budget of one sampled reply (Table 3: student 1024, teacher 512)."""
     temperature: float = 1.0
+    """Sampling temperature (Table 3: 1.0)."""
     top_p: float = 1.0
+    """Nucleus sampling mass (1.0: off, as in the paper)."""
     grad_clip: float = 1.0
+    """Gradient-norm clipping threshold."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass (gradient accumulation); memory, not maths."""
     finetune: FinetuneMode = "full"
+    """``full``: every weight trains; ``lora``: a LoRA adapter over every linear layer."""
     lora_rank: int = 16
+    """LoRA rank (``finetune: lora``)."""
     lora_alpha: int = 32
+    """LoRA scaling numerator (``finetune: lora``)."""
 
 
 @dataclass
@@ -77,18 +94,22 @@ class TeacherConfig(PolicyConfig):
     """The teacher pi^T_phi: writes question/answer pairs (outer loop, Section 3.2)."""
 
     warmup_steps: int = 20
+    """Linear learning-rate warm-up steps of the teacher (Table 3: 20)."""
     batch_size: int = 2
-    """Table 3's teacher batch size, kept verbatim; the outer RLOO group is ``group_size`` (g)."""
+    """B: RLOO groups per outer step (Table 3: 2).  Each group holds g datasets, so a step samples B*g
+    datasets and trains B*g*r students (paper: 2 x 4 x 4 = 32, one per GPU of 4 nodes x 8, B.9)."""
     group_size: int = 4
-    """g: the number of datasets per outer step, the teacher's RLOO group."""
+    """g: datasets per RLOO group; advantages are leave-one-out within a group (Table 3: 4)."""
     max_new_tokens: int = 512
+    """Token budget of one teacher rollout (Table 3: 512)."""
     sampling: Literal["rejection", "multiturn", "structured"] = "rejection"
     """``rejection`` (paper, B.2), ``multiturn`` (D.3), ``structured`` (ours: template forced)."""
     max_attempts_factor: int = 8
-    """Rejection sampling gives up after ``factor * g * n`` samples (reports the acceptance rate)."""
+    """Rejection sampling gives up after ``factor * B * g * n`` samples (reports the acceptance rate)."""
     reward: Literal["grounded", "learnability"] = "grounded"
     """``grounded`` (SOAR) or ``learnability`` (Intrinsic-T, Appendix B.4)."""
     learnability_samples: int = 32
+    """Samples per question that estimate the student's success rate (``reward: learnability``, B.4)."""
 
 
 @dataclass
@@ -111,10 +132,7 @@ class InnerLoopConfig:
     max_steps: int = 20
     """Cap on inner steps (B.7 and the limitations section speak of 10-20)."""
     reward_questions: int = 64
-    """M: hard train questions Q_R sampled per outer step."""
-    keep_students: bool = False
-    """Keep the step's g*r trained students in memory, so a promotion uses the chosen one as it
-    is; ``false`` re-trains it (same seed) and needs memory for one student only."""
+    """M: hard train questions Q_R sampled per outer step (at most the hard train split)."""
 
 
 @dataclass
@@ -124,8 +142,9 @@ class PromotionConfig:
     enabled: bool = True
     """``false`` gives the Grounded-T (no promotion) ablation."""
     tau: float = 0.01
+    """Promotion threshold on the moving average of the mean teacher reward (4.2: 0.01)."""
     window: int = 3
-    """Moving average over the last ``window`` mean teacher rewards."""
+    """Moving average over the last ``window`` mean teacher rewards (4.2: 3)."""
 
 
 @dataclass
@@ -137,7 +156,9 @@ class RewardConfig:
     require_boxed: bool = True
     """``false`` scores un-boxed replies on the answer extracted from free text."""
     verify_workers: int = 2
+    """Math-Verify worker processes (each call has a hard timeout)."""
     verify_timeout_s: float = 10.0
+    """Hard timeout of one Math-Verify call, in seconds (the worker is killed past it)."""
 
 
 @dataclass
@@ -145,19 +166,32 @@ class EvaluationConfig:
     """Fresh-student evaluation protocol (Sections 4.3-4.5, Appendix B.6)."""
 
     max_steps: int = 1500
+    """Student RLOO steps per evaluation run (Table 3: 1500)."""
     warmup_steps: int = 20
+    """Learning-rate warm-up of a fresh student (Table 3: 20)."""
+    curriculum_warmup_steps: int = 0
+    """Warm-up instead of ``warmup_steps`` when a curriculum starts with synthetic questions (B.7: zero,
+    to match the inner-loop environment)."""
     mixing: Literal["curriculum", "mixed"] = "curriculum"
+    """``curriculum``: synthetic questions first, then hard ones (MATH); ``mixed``: one pool (HARP)."""
     synthetic_warmup_steps: int = 64
     """Curriculum: synthetic questions only for this many steps, then hard train only."""
     eval_every: int = 10
+    """Test pass@k every this many student steps (and at the first and last)."""
     samples_per_problem: int = 32
+    """Samples per test problem for pass@k (4.3: 32)."""
     ks: list[int] = field(default_factory=lambda: [1, 4, 8, 16, 32])
+    """The k of the reported pass@k (each at most ``samples_per_problem``)."""
     smoothing_window: int = 25
+    """B.6: moving-average window of the training reward before the slope test."""
     slope_threshold: float = 0.15
+    """B.6: the stop step is where the smoothed reward's slope falls below this."""
     average_window: int = 200
+    """B.6: test pass@k is averaged over the evaluations in [stop, stop + this]."""
     fixed_step: int = 50
     """Fixed report step (the paper's OlympiadBench protocol)."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    """Student seeds; each trains one fresh student (B.8)."""
 
 
 @dataclass
@@ -166,30 +200,50 @@ class DataConfig:
 
     source: str = "arithmetic"
     """A file (``.jsonl``, ``.json``, ``.csv``, ``.parquet``), ``hf:<name>`` for a Hugging
-    Face dataset, ``champ`` or ``arithmetic`` (bundled, offline)."""
+    Face dataset, ``champ``, ``arithmetic`` or ``arithmetic-hard`` (bundled, offline).  ``soar filter``
+    reads it as the pool; ``soar train`` / ``evaluate`` as the hard set (``soar filter``'s ``hard.jsonl``)."""
     hf_split: str = "test"
+    """Split of a Hugging Face dataset (``hf:`` sources)."""
     hf_config: str | None = None
+    """Configuration name of a Hugging Face dataset (``hf:`` sources)."""
     question_field: str = "question"
+    """Record field holding the question."""
     answer_field: str = "answer"
+    """Record field holding the reference answer."""
     solution_field: str = "solution"
     """Used when a record has no answer: the answer is the last ``\\boxed{}`` of it."""
     id_field: str = "id"
+    """Record field holding a problem id (the line number when absent)."""
     test_fraction: float = 0.5
+    """Share of the hard set held out as the test split (4.1: 50/50)."""
     split_seed: int = 0
+    """Seed of the train/test split."""
     splits_dir: str = "~/.cache/soar/splits"
+    """Where splits of sources that are not files are saved."""
     arithmetic_tiers: list[str] = field(default_factory=lambda: ["add3", "sub3", "mul2x3"])
+    """Tiers of the bundled ``arithmetic`` source."""
     arithmetic_per_tier: int = 64
+    """Problems per tier of the bundled ``arithmetic`` source."""
     arithmetic_seed: int = 0
-    fail_at_k: int = 128
-    """k of the fail@k filter that defines "hard" (0/k successes; ``soar filter``)."""
+    """Seed of the bundled ``arithmetic`` source."""
+    fail_at_k: int | None = 128
+    """k of the fail@k filter that defines "hard" (0/k successes; ``soar filter``).  When set,
+    ``soar train`` / ``evaluate`` require the hard set's filter provenance to match (model, k >= this,
+    prompt); ``null``: no requirement."""
+    allow_unfiltered: bool = False
+    """Accept a hard set without matching fail@k provenance, on purpose."""
     filter_temperature: float = 1.0
+    """Sampling temperature of the fail@k filter (B.5: 1.0)."""
     filter_max_new_tokens: int = 1024
     """Reply budget of the fail@k filter's samples (B.5: 1024)."""
 
 
 @dataclass
 class ComputeConfig:
+    """Where and how the work runs: seeds, threads, engines."""
+
     seed: int = 0
+    """Run seed; every random choice of a run derives from it (``soar.algo.seeds``)."""
     threads: int = 0
     """torch CPU threads; 0 leaves torch's default."""
     generator: Literal["hf", "vllm"] = "hf"
@@ -197,6 +251,18 @@ class ComputeConfig:
     generation_batch_size: int = 64
     """Sequences decoded together by the ``hf`` generator (its KV cache: rows x (prompt + max_new_tokens))."""
     vllm_gpu_memory_utilization: float = 0.5
+    """Share of GPU memory vLLM may take (``generator: vllm``)."""
+
+
+@dataclass
+class CheckpointConfig:
+    """What a run directory keeps besides its latest checkpoint (which alone holds optimiser state)."""
+
+    teacher_every: int = 10
+    """Keep the teacher's weights after every this many outer steps (0: never), so Grounded-T can be
+    sampled from a chosen step (B.7: 170 on HARP, 200 on MATH)."""
+    teacher_keep: int = 0
+    """How many of those teacher snapshots to keep, newest first (0: all)."""
 
 
 @dataclass
@@ -204,17 +270,170 @@ class SoarConfig:
     """Everything a SOAR run needs."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    """The base model (teacher and student start from it)."""
     data: DataConfig = field(default_factory=DataConfig)
+    """The hard problem set and its split."""
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    """The teacher's sampling and RLOO settings."""
     student: StudentConfig = field(default_factory=StudentConfig)
+    """The inner-loop (and evaluation) student's RLOO settings."""
     inner: InnerLoopConfig = field(default_factory=InnerLoopConfig)
+    """The shape of one outer step."""
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    """When a student is promoted."""
     reward: RewardConfig = field(default_factory=RewardConfig)
+    """The student's reward and its verifier."""
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    """The fresh-student evaluation protocol."""
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    """Seeds, threads and engines."""
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    """What a run keeps on disk."""
     outer_steps: int = 200
     """T: outer (teacher) steps (Section 4.2)."""
     out_dir: str = "runs"
+    """Where runs go when no ``--out`` is given."""
+
+
+# ---------------------------------------------------------------------------
+# Values: ranges and relations, checked once the whole tree is built.
+# ---------------------------------------------------------------------------
+
+
+def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
+    """Check ranges and relations; the first broken rule is a :class:`ConfigError` naming the key and the rule."""
+    c = config
+
+    def need(ok: bool, key: str, rule: str, value: Any) -> None:
+        if not ok:
+            raise ConfigError(f"{origin}: {key} must be {rule}, got {value!r}")
+
+    for name, policy in (("teacher", c.teacher), ("student", c.student)):
+        need(policy.lr > 0, f"{name}.lr", "positive", policy.lr)
+        need(policy.kl_coef >= 0, f"{name}.kl_coef", "at least 0", policy.kl_coef)
+        need(policy.warmup_steps >= 0, f"{name}.warmup_steps", "at least 0", policy.warmup_steps)
+        need(policy.batch_size >= 1, f"{name}.batch_size", "at least 1", policy.batch_size)
+        need(policy.max_new_tokens >= 1, f"{name}.max_new_tokens", "at least 1", policy.max_new_tokens)
+        need(policy.temperature > 0, f"{name}.temperature", "positive", policy.temperature)
+        need(0 < policy.top_p <= 1, f"{name}.top_p", "in (0, 1]", policy.top_p)
+        need(policy.grad_clip > 0, f"{name}.grad_clip", "positive", policy.grad_clip)
+        need(policy.micro_batch_size >= 1, f"{name}.micro_batch_size", "at least 1", policy.micro_batch_size)
+        need(policy.lora_rank >= 1, f"{name}.lora_rank", "at least 1", policy.lora_rank)
+        need(policy.lora_alpha >= 1, f"{name}.lora_alpha", "at least 1", policy.lora_alpha)
+    need(c.teacher.group_size >= 2, "teacher.group_size", "at least 2 (g: leave-one-out needs two datasets)",
+         c.teacher.group_size)
+    need(c.student.group_size >= 2, "student.group_size", "at least 2 (leave-one-out needs two samples)",
+         c.student.group_size)
+    need(c.teacher.max_attempts_factor >= 1, "teacher.max_attempts_factor", "at least 1", c.teacher.max_attempts_factor)
+    need(c.teacher.learnability_samples >= 1, "teacher.learnability_samples", "at least 1",
+         c.teacher.learnability_samples)
+    i = c.inner
+    need(i.dataset_size >= 1, "inner.dataset_size", "at least 1 (n)", i.dataset_size)
+    need(i.repeats >= 1, "inner.repeats", "at least 1 (r)", i.repeats)
+    need(i.steps >= 1, "inner.steps", "at least 1", i.steps)
+    need(i.steps_after_promotion >= 0, "inner.steps_after_promotion", "at least 0", i.steps_after_promotion)
+    need(i.max_steps >= i.steps, "inner.max_steps", f"at least inner.steps ({i.steps})", i.max_steps)
+    need(i.reward_questions >= 1, "inner.reward_questions", "at least 1 (M)", i.reward_questions)
+    need(c.promotion.window >= 1, "promotion.window", "at least 1", c.promotion.window)
+    need(c.reward.verify_workers >= 1, "reward.verify_workers", "at least 1", c.reward.verify_workers)
+    need(c.reward.verify_timeout_s > 0, "reward.verify_timeout_s", "positive", c.reward.verify_timeout_s)
+    e = c.evaluation
+    need(e.max_steps >= 1, "evaluation.max_steps", "at least 1", e.max_steps)
+    for key in ("warmup_steps", "curriculum_warmup_steps", "synthetic_warmup_steps", "average_window"):
+        need(getattr(e, key) >= 0, f"evaluation.{key}", "at least 0", getattr(e, key))
+    need(e.eval_every >= 1, "evaluation.eval_every", "at least 1", e.eval_every)
+    need(e.samples_per_problem >= 1, "evaluation.samples_per_problem", "at least 1", e.samples_per_problem)
+    need(bool(e.ks), "evaluation.ks", "a non-empty list", e.ks)
+    for k in e.ks:
+        need(1 <= k <= e.samples_per_problem, "evaluation.ks",
+             f"between 1 and evaluation.samples_per_problem ({e.samples_per_problem}) each", e.ks)
+    need(e.smoothing_window >= 1, "evaluation.smoothing_window", "at least 1", e.smoothing_window)
+    need(0 <= e.fixed_step <= e.max_steps, "evaluation.fixed_step", f"between 0 and evaluation.max_steps ({e.max_steps})",
+         e.fixed_step)
+    need(bool(e.seeds) and len(set(e.seeds)) == len(e.seeds), "evaluation.seeds", "a non-empty list of distinct seeds",
+         e.seeds)
+    d = c.data
+    need(0 < d.test_fraction < 1, "data.test_fraction", "in (0, 1)", d.test_fraction)
+    need(d.fail_at_k is None or d.fail_at_k >= 1, "data.fail_at_k", "at least 1 (or null)", d.fail_at_k)
+    need(d.filter_temperature > 0, "data.filter_temperature", "positive", d.filter_temperature)
+    need(d.filter_max_new_tokens >= 1, "data.filter_max_new_tokens", "at least 1", d.filter_max_new_tokens)
+    need(d.arithmetic_per_tier >= 1, "data.arithmetic_per_tier", "at least 1", d.arithmetic_per_tier)
+    need(c.compute.threads >= 0, "compute.threads", "at least 0", c.compute.threads)
+    need(c.compute.generation_batch_size >= 1, "compute.generation_batch_size", "at least 1",
+         c.compute.generation_batch_size)
+    need(0 < c.compute.vllm_gpu_memory_utilization <= 1, "compute.vllm_gpu_memory_utilization", "in (0, 1]",
+         c.compute.vllm_gpu_memory_utilization)
+    need(c.checkpoint.teacher_every >= 0, "checkpoint.teacher_every", "at least 0", c.checkpoint.teacher_every)
+    need(c.checkpoint.teacher_keep >= 0, "checkpoint.teacher_keep", "at least 0", c.checkpoint.teacher_keep)
+    need(c.outer_steps >= 1, "outer_steps", "at least 1", c.outer_steps)
+    try:
+        prompt_datetime(c.model)
+    except ValueError:
+        need(False, "model.prompt_date", "a date as YYYY-MM-DD", c.model.prompt_date)
+    return config
+
+
+def prompt_datetime(model: ModelConfig) -> Any:
+    """``model.prompt_date`` as a ``datetime`` (noon, so no time zone moves its day)."""
+    import datetime
+
+    return datetime.datetime.strptime(model.prompt_date, "%Y-%m-%d").replace(hour=12)
+
+
+def field_docs() -> dict[str, str]:
+    """Every config field's docstring, by dotted key (``teacher.lr``), read from this module's source."""
+    import ast
+    import inspect
+    import sys
+
+    module = sys.modules[__name__]
+    tree = ast.parse(inspect.getsource(module))
+    per_class: dict[str, dict[str, str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            docs = per_class.setdefault(node.name, {})
+            body = node.body
+            for a, b in zip(body, body[1:]):
+                if (isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name) and isinstance(b, ast.Expr)
+                        and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)):
+                    docs[a.target.id] = " ".join(b.value.value.split())
+
+    out: dict[str, str] = {}
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            doc = next((per_class.get(base.__name__, {}).get(f.name) for base in cls.__mro__
+                        if f.name in per_class.get(base.__name__, {})), "")
+            out[prefix + f.name] = doc
+            if dataclasses.is_dataclass(hints[f.name]):
+                walk(hints[f.name], prefix + f.name + ".")
+
+    walk(SoarConfig, "")
+    return out
+
+
+def to_yaml_with_docs(config: SoarConfig) -> str:
+    """The resolved config as YAML, each key preceded by its docstring as a comment."""
+    import textwrap
+
+    docs = field_docs()
+    lines: list[str] = []
+
+    def emit(node: dict[str, Any], prefix: str, indent: str) -> None:
+        for key, value in node.items():
+            doc = docs.get(prefix + key, "")
+            for line in textwrap.wrap(doc, 100 - len(indent) - 2):
+                lines.append(f"{indent}# {line}")
+            if isinstance(value, dict):
+                lines.append(f"{indent}{key}:")
+                emit(value, prefix + key + ".", indent + "  ")
+            else:
+                dumped = yaml.safe_dump({key: value}, default_flow_style=True, sort_keys=False, width=10_000).strip()
+                lines.append(indent + (dumped[1:-1] if dumped.startswith("{") else dumped))
+
+    emit(to_dict(config), "", "")
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------
@@ -251,7 +470,7 @@ def load_config(
     config = _build(SoarConfig, data, prefix="", origin=origin)
     for key, value in (overrides or {}).items():
         config = apply_override(config, key, value)
-    return config
+    return validate(config, origin if not overrides else f"{origin} with overrides")
 
 
 def apply_override(config: SoarConfig, dotted_key: str, value: Any) -> SoarConfig:

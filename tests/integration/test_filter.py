@@ -80,6 +80,21 @@ def test_the_filtered_set_trains_with_the_same_split(uninterrupted, model_dir, t
     assert [p.id for p in split.train] == [json.loads(x)["id"] for x in (out / "train.jsonl").read_text().splitlines()]
 
 
+def test_the_filter_writes_the_provenance_train_checks(uninterrupted, model_dir):
+    from soar.data.provenance import require_provenance
+    from soar.errors import ConfigError
+
+    hard = uninterrupted.out_dir / "hard.jsonl"
+    data = load_config("tiny", overrides={"data.source": str(hard), "data.fail_at_k": "4"}).data
+    stats = require_provenance(data, str(model_dir))
+    assert stats["settings"]["model"] == str(model_dir) and stats["prompt_sha"] and stats["hard_key"]
+    with pytest.raises(ConfigError, match="filtered for model"):  # the set is hard for the model that failed it
+        require_provenance(data, "smollm2-135m-instruct")
+    stricter = load_config("tiny", overrides={"data.source": str(hard), "data.fail_at_k": "8"}).data
+    with pytest.raises(ConfigError, match="fail@4 set"):
+        require_provenance(stricter, str(model_dir))
+
+
 def test_an_interrupted_filter_continues_to_the_same_result(model_dir, pool_file, uninterrupted, tmp_path):
     cfg = _cfg(model_dir, pool_file, tmp_path)
     first = run_filter(cfg, tmp_path, max_problems=5)  # blocks of 16 // 4 = 4 problems: stops after 8

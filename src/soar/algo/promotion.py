@@ -25,6 +25,14 @@ Choices where the paper is silent (deviations: none in substance):
   reward is the r/2-th smallest), so the promoted student is one that was
   actually trained, never an average; ties go to the lower student index.
 * argmax ties go to the lowest dataset index.
+* With B > 1 RLOO groups per step (``teacher.batch_size``), promotion looks at
+  every dataset of the step (B*g of them): the step mean, the argmax and the
+  median are taken over all of them; only the teacher's advantages are per group.
+* Promote what was measured: :class:`PromotionCandidates` follows the results
+  as they arrive (in any order) and says which trained students could still be
+  the one :func:`decide_promotion` picks, so a pool keeps at most the students of
+  unfinished datasets plus one, never re-trains the chosen one, and the choice
+  is the very same function's (:func:`promotion_choice`).
 """
 
 from __future__ import annotations
@@ -85,18 +93,63 @@ class Decision:
     """j*: the student with the median R_k*j (when promoting)."""
 
 
+def _mean(row: Sequence[float]) -> float:
+    return sum(row) / len(row)
+
+
+def promotion_choice(per_student: Sequence[Sequence[float]]) -> tuple[int, int]:
+    """``(k*, j*)``: the dataset with the highest R_k (ties: lowest k), and its median student."""
+    means = [_mean(row) for row in per_student]
+    k = max(range(len(means)), key=lambda i: (means[i], -i))
+    return k, median_index(per_student[k])
+
+
 def decide_promotion(state: PromotionState, per_student: Sequence[Sequence[float]], tau: float, window: int,
                      enabled: bool = True) -> tuple[Decision, PromotionState]:
     """Record this step's rewards, and decide (Algorithm 1, step 3). Returns the decision and the new state."""
-    means = [sum(row) / len(row) for row in per_student]
+    means = [_mean(row) for row in per_student]
     mean = sum(means) / len(means)
     recent = (state.window_means + [mean])[-window:]
     moving = sum(recent) / window  # steps before the first (or since the last promotion) count as 0
     if not (enabled and moving > tau):
         return Decision(mean, moving, False), PromotionState(recent, state.stage)
-    k = max(range(len(means)), key=lambda i: (means[i], -i))
-    j = median_index(per_student[k])
+    k, j = promotion_choice(per_student)
     return Decision(mean, moving, True, k, j), PromotionState([], state.stage + 1)
+
+
+class PromotionCandidates:
+    """Which trained students :func:`promotion_choice` could still pick, as results arrive in any order.
+
+    ``add(k, j, reward)`` records R_kj and returns the students ``(k, j)`` that can no longer be chosen (their
+    weights may be dropped).  Until dataset k has all ``repeats`` results every student of it is kept; once it
+    is complete only its median student stays a candidate, and only while its R_k is the best so far (with
+    the lowest-k tie break of :func:`promotion_choice`, so any arrival order ends on the same student).
+    """
+
+    def __init__(self, repeats: int) -> None:
+        self.repeats = repeats
+        self.rewards: dict[int, dict[int, float]] = {}
+        self.best: tuple[int, int] | None = None
+        self._best_key: tuple[float, int] | None = None
+
+    def add(self, dataset: int, student: int, reward: float) -> list[tuple[int, int]]:
+        row = self.rewards.setdefault(dataset, {})
+        if student in row:
+            raise ValueError(f"student {student} of dataset {dataset} reported twice")
+        row[student] = reward
+        if len(row) < self.repeats:
+            return []
+        rewards = [row[j] for j in range(self.repeats)]
+        median = median_index(rewards)
+        dropped = [(dataset, j) for j in range(self.repeats) if j != median]
+        key = (_mean(rewards), -dataset)
+        if self._best_key is None or key > self._best_key:
+            if self.best is not None:
+                dropped.append(self.best)
+            self.best, self._best_key = (dataset, median), key
+        else:
+            dropped.append((dataset, median))
+        return dropped
 
 
 def inner_steps(stage: int, first: int, after_promotion: int, cap: int) -> int:

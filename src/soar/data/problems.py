@@ -3,7 +3,12 @@ r"""Load problem sets: JSONL, JSON, CSV, Parquet, Hugging Face datasets, bundled
 Every loader returns ``list[Problem]``.  Field names are configurable
 (``question_field``, ``answer_field``, ``solution_field``, ``id_field``); a
 record without an answer gets one from the last ``\boxed{...}`` of its solution
-(MATH style).  Remaining fields are kept as metadata.
+(MATH style).  Remaining fields are kept as metadata.  A record that lacks the
+configured question field but has soar's own ``question`` and ``answer`` (the
+files soar writes: ``soar filter``'s hard set, ``soar sample``, PQ) is read
+with soar's names, so one config (say ``paper-math``, whose pool names its
+fields ``problem`` / ``expected_answer``) serves both the filter, which reads
+the pool, and training, which reads the filtered set.
 
 Bad input raises :class:`~soar.errors.DataError` naming the file and the line
 (JSONL, CSV) or record index (JSON, Parquet, datasets) at fault.
@@ -78,6 +83,8 @@ def record_to_problem(record: Any, fields: Fields, where: str) -> Problem:
     """One record as a :class:`Problem`; ``where`` names it in errors (``file:line``)."""
     if not isinstance(record, Mapping):
         raise DataError(f"{where}: expected an object with fields, got {type(record).__name__}")
+    if fields.question not in record and "question" in record and "answer" in record:
+        fields = Fields()  # a file soar wrote
     question = record.get(fields.question)
     if not isinstance(question, str) or not question.strip():
         raise DataError(f"{where}: missing or empty question field {fields.question!r}")

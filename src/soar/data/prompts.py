@@ -6,6 +6,15 @@ training and evaluation alike, with ``<QUESTION>`` replaced by the question.
 
 Both are given to the model as the user turn of its chat template, when the
 tokenizer has one (``add_generation_prompt=True``), and as raw text otherwise.
+Every template is rendered with one fixed date (``model.prompt_date``, which
+``load_model`` sets on the tokenizer; default :data:`DEFAULT_PROMPT_DATE`):
+Llama 3.x templates print "Today Date: <today>" through ``strftime_now``, so
+prompts, and with them filter, training and evaluation, would otherwise change
+from one day to the next, even inside one run.  Both ways a template can ask
+for the date are pinned: the ``date_string`` variable is passed, and every
+``strftime_now("<format>")`` call in the template text is replaced by the fixed
+date in that format (transformers 5 turns callables passed to a template into
+strings, so the function itself cannot be replaced).
 
 Deviations: the paper's typeset student prompt ends ``Assistant: "``; the
 closing double quote is the end of the string literal in the typesetting, not
@@ -15,6 +24,9 @@ prompt text, so it is left out.  Everything else, the teacher prompt's
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -43,6 +55,10 @@ STUDENT_PROMPT = (
 )
 
 
+DEFAULT_PROMPT_DATE = "2024-07-26"
+"""Llama 3.x templates' own fallback date (26 Jul 2024)."""
+
+
 class ChatTokenizer(Protocol):
     chat_template: Any
 
@@ -64,9 +80,29 @@ def render(text: str, tokenizer: ChatTokenizer | None, history: Sequence[tuple[s
         return "".join(f"{user}\n{assistant}\n" for user, assistant in history) + text
     messages = [{"role": role, "content": content} for turn in history
                 for role, content in zip(("user", "assistant"), turn)]
+    date = getattr(tokenizer, "soar_prompt_date", DEFAULT_PROMPT_DATE)
+    template = pinned_template(tokenizer.chat_template, date)
+    day = _day(date)
     return tokenizer.apply_chat_template(
-        messages + [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        messages + [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True,
+        chat_template=template, date_string=day.strftime("%d %b %Y"),
     )
+
+
+def _day(date: str) -> Any:
+    import datetime
+
+    return datetime.datetime.strptime(date, "%Y-%m-%d").replace(hour=12)
+
+
+@functools.lru_cache(maxsize=32)
+def pinned_template(template: str, date: str) -> str:
+    """``template`` with each ``strftime_now("<format>")`` call replaced by ``date`` (YYYY-MM-DD) in that format."""
+    day = _day(date)
+    return _STRFTIME.sub(lambda m: json.dumps(day.strftime(m.group(2))), template)
+
+
+_STRFTIME = re.compile(r"""strftime_now\(\s*(['"])(.*?)\1\s*\)""")
 
 
 def teacher_prompt(tokenizer: ChatTokenizer | None = None) -> str:

@@ -144,6 +144,7 @@ def load_model(cfg: ModelConfig, device: str | None = None) -> tuple[Any, Any]:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
+    tokenizer.soar_prompt_date = cfg.prompt_date  # every chat template renders this date (soar.data.prompts)
     target = resolve_device(device or cfg.device)
     if target == "cpu" and cfg.dtype != "float32" and not cpu_has_native(cfg.dtype):
         warnings.warn(f"model.dtype={cfg.dtype} on a CPU without AVX512/AMX {cfg.dtype} units: its matmuls are slow "

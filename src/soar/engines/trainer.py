@@ -113,9 +113,11 @@ class PolicyTrainer:
         self._reset_optimiser()
 
     # -- student copies ----------------------------------------------------
-    def snapshot(self) -> dict[str, torch.Tensor]:
-        """The trainable weights, cloned (the whole model in full mode, the adapter in LoRA)."""
-        return {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
+    def snapshot(self, device: str | None = None) -> dict[str, torch.Tensor]:
+        """The trainable weights, cloned (the whole model in full mode, the adapter in LoRA), on ``device``
+        (default: where they live; ``"cpu"`` keeps a copy off the accelerator)."""
+        return {n: p.detach().to(device or p.device, copy=True) for n, p in self.model.named_parameters()
+                if p.requires_grad}
 
     def restore(self, snapshot: dict[str, torch.Tensor], total_steps: int | None = None) -> None:
         """Put ``snapshot`` back in place and restart the optimiser and schedule (over ``total_steps``)."""

@@ -16,8 +16,9 @@ the inner loop's RLOO step (``soar.loops.student.rloo_step``) for
   over the evaluations in ``[stop, stop + average_window]``; the fixed-step
   report (OlympiadBench protocol) is the evaluation at ``fixed_step``.
 
-Promoted Student (PS): the run's baseline student from its last checkpoint,
-pass@k on the test split, inference only, one sampling seed per seed.
+Promoted Student (PS): of the run's promoted students (``promoted/``), the
+one with the best greedy accuracy on the hard train split (4.3), pass@k on the
+test split, inference only, one sampling seed per seed.
 
 Output (one folder per method)::
 
@@ -32,7 +33,11 @@ Choices where the paper is silent:
   phase only (the switch from synthetic to hard questions is a drop in reward,
   not a plateau); with no synthetic questions the whole curve is used.
 * The student's learning rate follows ``student.lr`` with the cosine schedule
-  over ``max_steps`` and ``evaluation.warmup_steps`` of warm-up (B.6).
+  over ``max_steps`` and ``evaluation.warmup_steps`` of warm-up (B.6), or
+  ``evaluation.curriculum_warmup_steps`` (B.7: zero) when a curriculum starts
+  with synthetic questions.  B.7 states zero for PQ; it is applied to every
+  curriculum question source (Base-T, Grounded-T too), so the methods differ
+  only in their questions.
 * Resumable by seed: a seed with a ``summary.json`` is kept; a seed cut short
   is run again from its start.  An output folder is reused only for the same
   source (method, mixing, and the questions' content) and the same settings,
@@ -42,10 +47,8 @@ Choices where the paper is silent:
   refused: it is not given updated weights).
 * Aggregation over seeds: mean ± sample SD, as Appendix B.8 and Tables 4-6
   state (Section 4.1's text says median).
-
-Deviation: the paper (4.3) evaluates, of a run's promoted students, the one
-with the best greedy accuracy on the hard train split; a run directory keeps
-only its latest checkpoint, so PS here is the last promoted baseline.
+* A hard set needs matching ``soar filter`` provenance when
+  ``data.fail_at_k`` is set (``soar.data.provenance``), as in ``soar train``.
 """
 
 from __future__ import annotations
@@ -61,9 +64,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from soar.algo.seeds import derive_seed
 from soar.algo.early_stopping import aggregate_seeds, early_stopping_step, window_average
 from soar.config import SoarConfig, to_yaml
 from soar.data.load import load_hard_set
+from soar.data.provenance import require_provenance
 from soar.data.splits import content_key
 from soar.errors import ConfigError, SoarError
 from soar.loops.run_dir import RunDir, load_part, write_atomic
@@ -72,7 +77,8 @@ from soar.types import Problem
 
 
 def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Problem] | None = None,
-             promoted_run: str | Path | None = None, console: Console | None = None) -> dict[str, Any]:
+             promoted_run: str | Path | None = None, console: Console | None = None,
+             invocation: str = "--config CONFIG.yaml") -> dict[str, Any]:
     """Evaluate one method over ``cfg.evaluation.seeds``; returns (and writes) its ``summary.json``."""
     import torch
 
@@ -82,20 +88,18 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     from soar.math.verify import Verifier
 
     console = console or Console()
-    e = cfg.evaluation
-    if e.max_steps < 1 or e.eval_every < 1 or e.samples_per_problem < 1 or not e.seeds or not e.ks:
-        raise ConfigError("evaluation.max_steps, eval_every and samples_per_problem must be at least 1, and "
-                          "evaluation.seeds and evaluation.ks not empty")
     if cfg.compute.generator != "hf":
         raise ConfigError("soar evaluate samples students as they train, with compute.generator: hf (the vllm "
                           "engine is not given updated weights)")
+    require_provenance(cfg.data, cfg.model.name, invocation, cfg.out_dir)
     hard = load_hard_set(cfg.data)
-    checkpoint = _check_promoted_run(RunDir(promoted_run), cfg, hard.test) if promoted_run is not None else None
+    promoted = _check_promoted_run(RunDir(promoted_run), cfg, hard.test) if promoted_run is not None else None
     out = Path(out)  # everything is checked before anything is written here
     questions = list(questions or [])
     source = {"method": method, "kind": "promoted" if promoted_run else "train", "questions": len(questions),
               "questions_key": content_key(questions, 0, 0.0) if questions else None,
-              "mixing": cfg.evaluation.mixing, "promoted_run": str(promoted_run) if promoted_run else None}
+              "mixing": cfg.evaluation.mixing, "promoted_run": str(promoted_run) if promoted_run else None,
+              "promoted_stage": promoted[1]["stage"] if promoted else None}
     _check_same_settings(out, cfg)
     if (out / "source.json").exists() and json.loads((out / "source.json").read_text()) != source:
         raise SoarError(f"{out} holds an evaluation of another source ({(out / 'source.json').read_text().strip()}); "
@@ -108,11 +112,15 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
         torch.set_num_threads(cfg.compute.threads)
     model, tokenizer = load_model(cfg.model)
     precision = compute_dtype(cfg.model)
-    if checkpoint is not None:  # PS: inference only
+    if promoted is not None:  # PS: inference only
         trainer = None
-        model = load_trained(model, cfg.student, load_part(checkpoint, "students")["weights"])
+        model = load_trained(model, cfg.student, load_part(promoted[0], "student"))
+        console.print(f"PS: promoted student {promoted[1]['stage']} of {promoted_run} (step {promoted[1]['step']}, "
+                      f"hard-train accuracy {promoted[1]['train_accuracy']:.3f})")
     else:
-        student_cfg = dataclasses.replace(cfg.student, warmup_steps=cfg.evaluation.warmup_steps)
+        curriculum = cfg.evaluation.mixing == "curriculum" and bool(questions)
+        warmup = cfg.evaluation.curriculum_warmup_steps if curriculum else cfg.evaluation.warmup_steps
+        student_cfg = dataclasses.replace(cfg.student, warmup_steps=warmup)
         trainer = PolicyTrainer(model, student_cfg, cfg.evaluation.max_steps, tokenizer.pad_token_id,
                                 compute_dtype=precision)
         model, fresh = trainer.model, trainer.snapshot()
@@ -166,14 +174,14 @@ def _check_same_settings(out: Path, cfg: SoarConfig) -> None:
         raise SoarError(f"{out} holds an evaluation with other settings ({', '.join(changed)}); use another --out")
 
 
-def _check_promoted_run(run: RunDir, cfg: SoarConfig, test: list[Problem]) -> Path:
+def _check_promoted_run(run: RunDir, cfg: SoarConfig, test: list[Problem]) -> tuple[Path, dict[str, Any]]:
     """PS is scored on the test split of the hard set its run trained on, with the run's model and fine-tuning
-    mode; returns the run's last checkpoint."""
+    mode; returns the folder of the run's best promoted student (4.3) and its info."""
     from soar.config import changed_keys, to_dict
     from soar.data.load import load_pool
     from soar.data.splits import split_problems
 
-    checkpoint = run.require_checkpoint()
+    run.require_checkpoint()
     run_cfg = run.config()
     hint = f"evaluate its promoted student with the run's settings, e.g. --config {run.path / 'config.yaml'}"
     keys = [key for key in changed_keys(to_dict(run_cfg), to_dict(cfg))
@@ -187,7 +195,7 @@ def _check_promoted_run(run: RunDir, cfg: SoarConfig, test: list[Problem]) -> Pa
     if content_key(run_test, 0, 0.0) != content_key(test, 0, 0.0):
         raise SoarError(f"{run.path} was trained on another hard set (its test split differs from this config's); "
                         f"{hint}")
-    return checkpoint
+    return run.best_promoted()
 
 
 def _pass_at_k(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem],
@@ -204,7 +212,7 @@ def _pass_at_k(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, t
 
 def _promoted(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem], folder: Path,
               seed: int) -> dict[str, Any]:
-    passk = _pass_at_k(cfg, tokenizer, generator, verifier, test, seed * 1_000_003 + 500_000)
+    passk = _pass_at_k(cfg, tokenizer, generator, verifier, test, derive_seed(seed, "eval_ps"))
     RunDir(folder).append("evals.jsonl", [{"step": 0, "pass_at_k": passk}])
     return {"seed": seed, "stop_step": 0, "early_stopped": _keys(passk), "fixed_step": _keys(passk)}
 
@@ -225,7 +233,7 @@ def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, 
         task = progress.add_task(f"seed {seed}", total=e.max_steps)
         for step in range(e.max_steps + 1):
             if step % e.eval_every == 0 or step == e.max_steps:
-                evals[step] = _pass_at_k(cfg, tokenizer, generator, verifier, test, seed * 1_000_003 + 500_000 + step)
+                evals[step] = _pass_at_k(cfg, tokenizer, generator, verifier, test, derive_seed(seed, "eval_test", step))
                 RunDir(folder).append("evals.jsonl", [{"step": step, "pass_at_k": evals[step]}])
             if step == e.max_steps:
                 break
@@ -236,7 +244,7 @@ def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, 
             pool, order = pools[phase], orders[phase]
             picks = [pool[order[(drawn[phase] + i) % len(order)]] for i in range(size)]
             drawn[phase] += size
-            reward, _ = rloo_step(trainer, generator, tokenizer, verifier, picks, cfg, seed * 1_000_003 + step)
+            reward, _ = rloo_step(trainer, generator, tokenizer, verifier, picks, cfg, derive_seed(seed, "eval_train", step))
             rewards.append(reward)
             RunDir(folder).append("train.jsonl", [{"step": step, "reward": reward, "phase": phase}])
             progress.advance(task)

@@ -11,7 +11,9 @@ folder holds::
     OUT/hard.jsonl      the fail@k set (problems with 0/k), in pool order
     OUT/train.jsonl     its seeded split (``data.split_seed``, ``data.test_fraction``;
     OUT/test.jsonl      the same function and seed ``soar train`` uses)
-    OUT/stats.json      pool size, kept, settings, per-problem success counts, problems/s
+    OUT/stats.json      pool size, kept, settings, per-problem success counts, problems/s, and the
+                        provenance ``soar train`` checks (prompt hash, hash of hard.jsonl's problems;
+                        ``soar.data.provenance``)
 
 Resumable: problems are sampled in fixed blocks (in pool order) and each
 block's records are appended and fsynced as soon as it is scored, so an
@@ -37,7 +39,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from soar.algo.seeds import derive_seed
 from soar.config import SoarConfig
+from soar.data.provenance import PROVENANCE_VERSION, problems_key, prompt_sha
 from soar.data.load import load_pool
 from soar.data.problems import write_jsonl
 from soar.data.splits import content_key, split_problems
@@ -85,9 +89,8 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
     from soar.math.verify import Verifier
 
     console = console or Console()
-    if cfg.data.fail_at_k < 1 or cfg.data.filter_max_new_tokens < 1:
-        raise ConfigError(f"data.fail_at_k and data.filter_max_new_tokens must be at least 1, got "
-                          f"{cfg.data.fail_at_k} and {cfg.data.filter_max_new_tokens}")
+    if cfg.data.fail_at_k is None:
+        raise ConfigError("data.fail_at_k is null: soar filter needs the k of fail@k (e.g. --data.fail_at_k 128)")
     out = Path(out_dir)
     pool = load_pool(cfg.data)
     settings = filter_settings(cfg, pool)
@@ -111,7 +114,7 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
                 problems = pool[first:min(first + block, target)]
                 sampling = SamplingParams(temperature=cfg.data.filter_temperature, top_p=cfg.student.top_p,
                                           max_new_tokens=cfg.data.filter_max_new_tokens,
-                                          seed=cfg.compute.seed * 1_000_003 + first // block)
+                                          seed=derive_seed(cfg.compute.seed, "filter", first // block))
                 scored = sampled_correct(generator, tokenizer, problems, verifier, n=k, sampling=sampling,
                                          require_boxed=cfg.reward.require_boxed, kind=cfg.reward.kind)
                 records = [{"index": first + i, "id": p.id, "question": p.question, "answer": p.answer,
@@ -197,7 +200,8 @@ def _write_outputs(cfg: SoarConfig, out: Path, pool: list[Problem], done: list[d
         earlier = json.loads((out / "stats.json").read_text()).get("seconds", 0.0)
     total_seconds = earlier + seconds
     stats = {"source": cfg.data.source, "pool": len(pool), "filtered": len(done), "complete": len(done) == len(pool),
-             "kept": len(hard), "settings": settings, "split_seed": cfg.data.split_seed,
+             "kept": len(hard), "settings": settings, "prompt_sha": prompt_sha(), "hard_key": problems_key(hard),
+             "provenance": PROVENANCE_VERSION, "split_seed": cfg.data.split_seed,
              "test_fraction": cfg.data.test_fraction, "seconds": round(total_seconds, 2),
              "problems_per_second": round(len(done) / total_seconds, 4) if total_seconds else None,
              "successes": {r["id"] or str(r["index"]): r["successes"] for r in done}}

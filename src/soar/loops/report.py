@@ -2,9 +2,13 @@
 
 Writes into the output folder:
 
-* ``table.md`` / ``table.csv``: method x pass@k as mean ± SD with the number
-  of seeds, in the shape of the paper's Tables 4-6, once for the early-stopped
-  report (B.6) and once for the fixed-step report;
+* ``table.md`` / ``table.csv``: method x pass@k in the shape of the paper's
+  Tables 4-6, once for the early-stopped report (B.6) and once for the
+  fixed-step report: mean ± SD and median over every student seed of the
+  method, and the delta over Hard-Only (Figure 3).  Seeds are nested (B.8):
+  evaluation folders that share a method name (say PQ of two runs, or
+  Grounded-T of four teacher seeds) are one method whose seeds are all their
+  student seeds, reported as "teachers x students";
 * ``teacher_rewards.png``: per run, the mean teacher reward of each outer step,
   its moving average, the promotion threshold tau and the promotions (Figure 16);
 * ``student_pass_at_k.png``: per method, test pass@k against student training
@@ -46,11 +50,13 @@ def write_report(paths: list[str | Path], out: str | Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    names = _method_names(evals)
-    summaries = [(d, {**_read_json(d / "summary.json"), "method": names[d]}) for d in evals
-                 if (d / "summary.json").exists()]
-    if summaries:
-        md, rows = _tables(summaries)
+    names = {d: _read_json(d / "source.json")["method"] for d in evals}
+    methods: dict[str, list[Path]] = {}
+    for d in evals:
+        if (d / "summary.json").exists():
+            methods.setdefault(names[d], []).append(d)
+    if methods:
+        md, rows = _tables(methods)
         (out / "table.md").write_text(md, encoding="utf-8")
         with (out / "table.csv").open("w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows(rows)
@@ -64,13 +70,6 @@ def write_report(paths: list[str | Path], out: str | Path) -> list[Path]:
     if not written:
         raise SoarError("nothing to report: no finished evaluation (summary.json) and no run")
     return written
-
-
-def _method_names(evals: list[Path]) -> dict[Path, str]:
-    """Each evaluation's method name, with its folder added where two folders share one (e.g. two runs' PQ)."""
-    methods = {d: _read_json(d / "source.json")["method"] for d in evals}
-    shared = {m for m in methods.values() if list(methods.values()).count(m) > 1}
-    return {d: f"{m} ({d.name})" if m in shared else m for d, m in methods.items()}
 
 
 def _read_json(path: Path) -> Any:
@@ -89,22 +88,62 @@ def _metrics(run: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _tables(summaries: list[tuple[Path, dict[str, Any]]]) -> tuple[str, list[list[str]]]:
-    ks = sorted({int(k) for _, s in summaries for k in s["early_stopped"]})
+def _seed_summaries(folder: Path) -> list[dict[str, Any]]:
+    """The per-seed summaries of one evaluation folder (its finished student seeds)."""
+    return [_read_json(f) for f in sorted(folder.glob("seed_*/summary.json"))]
+
+
+def _nested(folders: list[Path], report: str) -> dict[str, Any]:
+    """One method's pass@k over all student seeds of all its folders: mean, SD, median; teachers x students."""
+    from statistics import median
+
+    from soar.algo.early_stopping import aggregate_seeds
+
+    per_seed = [s for folder in folders for s in _seed_summaries(folder)]
+    ks = sorted({int(k) for s in per_seed for k in s[report]})
+    cells = {}
+    for k in ks:
+        values = [s[report][str(k)] for s in per_seed if str(k) in s[report]]
+        agg = aggregate_seeds(values)
+        cells[k] = {"mean": agg.mean, "sd": agg.sd, "median": median(values), "n": agg.n}
+    students = sorted({len(_seed_summaries(folder)) for folder in folders})
+    shape = f"{len(folders)}×{students[0]}" if len(students) == 1 else f"{len(folders)}×({'/'.join(map(str, students))})"
+    return {"cells": cells, "teachers": len(folders), "seeds": len(per_seed), "shape": shape}
+
+
+def _tables(methods: dict[str, list[Path]]) -> tuple[str, list[list[str]]]:
     md = io.StringIO()
-    rows = [["report", "method", "seeds"] + [f"pass@{k}" for k in ks] + [f"pass@{k} sd" for k in ks] + ["folder"]]
+    rows = [["report", "method", "teachers", "seeds", "k", "mean", "sd", "median", "delta_over_hard_only", "folders"]]
     for report, title in (("early_stopped", "early-stopped (B.6: slope stop, window average)"),
                           ("fixed_step", "fixed step")):
-        md.write(f"### Test pass@k, {title}\n\n| method | seeds | " + " | ".join(f"pass@{k}" for k in ks) + " |\n")
-        md.write("|---|---|" + "---|" * len(ks) + "\n")
-        for folder, s in summaries:
-            cells = [s[report].get(str(k)) for k in ks]
-            text = [f"{100 * c['mean']:.1f} ± {100 * c['sd']:.1f}" if c else "-" for c in cells]
-            md.write(f"| {s['method']} | {len(s['seeds'])} | " + " | ".join(text) + " |\n")
-            rows.append([report, s["method"], str(len(s["seeds"]))] + [f"{c['mean']:.6f}" if c else "" for c in cells]
-                        + [f"{c['sd']:.6f}" if c else "" for c in cells] + [str(folder)])
-        md.write("\n")
-    md.write("Values are percentages: mean ± sample standard deviation over student seeds.\n")
+        table = {method: _nested(folders, report) for method, folders in methods.items()}
+        ks = sorted({k for t in table.values() for k in t["cells"]})
+        base = table.get("Hard-Only")
+        header = "| method | seeds (teachers×students) | " + " | ".join(f"pass@{k}" for k in ks) + " |\n"
+        rule = "|---|---|" + "---|" * len(ks) + "\n"
+        parts = {"mean ± SD": [], "median": [], "delta over Hard-Only (mean)": []}
+        for method, t in table.items():
+            c = t["cells"]
+            lead = f"| {method} | {t['shape']} | "
+            parts["mean ± SD"].append(lead + " | ".join(
+                f"{100 * c[k]['mean']:.1f} ± {100 * c[k]['sd']:.1f}" if k in c else "-" for k in ks) + " |\n")
+            parts["median"].append(lead + " | ".join(f"{100 * c[k]['median']:.1f}" if k in c else "-" for k in ks)
+                                   + " |\n")
+            if base is not None and method != "Hard-Only":
+                parts["delta over Hard-Only (mean)"].append(lead + " | ".join(
+                    f"{100 * (c[k]['mean'] - base['cells'][k]['mean']):+.1f}" if k in c and k in base["cells"] else "-"
+                    for k in ks) + " |\n")
+            for k in ks:
+                if k in c:
+                    delta = c[k]["mean"] - base["cells"][k]["mean"] if base and k in base["cells"] else None
+                    rows.append([report, method, str(t["teachers"]), str(t["seeds"]), str(k), f"{c[k]['mean']:.6f}",
+                                 f"{c[k]['sd']:.6f}", f"{c[k]['median']:.6f}",
+                                 "" if delta is None else f"{delta:.6f}", ";".join(map(str, methods[method]))])
+        for name, lines in parts.items():
+            if lines:
+                md.write(f"### Test pass@k, {title}: {name}\n\n" + header + rule + "".join(lines) + "\n")
+    md.write("Values are percentages over every student seed of a method (B.8): evaluation folders with the same "
+             "method name are its teacher seeds; SD is the sample standard deviation.\n")
     return md.getvalue(), rows
 
 
@@ -200,17 +239,17 @@ def _acceptance(runs: list[tuple[Path, list[dict[str, Any]]]], path: Path) -> Pa
 
 
 def _student_curves(names: dict[Path, str], path: Path) -> Path:
+    """Per method (all its folders' student seeds pooled), test pass@k against student steps."""
     from soar.loops.run_dir import RunDir
 
     plt = _pyplot()
-    curves = {}
+    curves: dict[str, dict[int, list[dict[str, float]]]] = {}
     for folder, method in names.items():
-        by_step: dict[int, list[dict[str, float]]] = {}
+        by_step = curves.setdefault(method, {})
         for seed_dir in sorted(folder.glob("seed_*")):
             for record in RunDir(seed_dir).read("evals.jsonl", lenient=True):
                 by_step.setdefault(record["step"], []).append(record["pass_at_k"])
-        if by_step:
-            curves[method] = by_step
+    curves = {method: by_step for method, by_step in curves.items() if by_step}
     if not curves:
         raise SoarError("no evaluation has test pass@k records (seed_N/evals.jsonl) yet")
     ks = sorted({int(k) for by_step in curves.values() for rows in by_step.values() for row in rows for k in row})

@@ -7,8 +7,12 @@ Layout::
     RUN/questions/step_NNNN.jsonl    every accepted QA pair of the step, with dataset index and reward
     RUN/promotion_questions.jsonl    PQ: the datasets that led to promotions, with step and stage
     RUN/tensorboard/                 event files (when tensorboard is installed)
-    RUN/checkpoints/step_NNNN/       teacher.pt, students.pt, state.json
+    RUN/checkpoints/step_NNNN/       teacher.pt, students.pt, rng.pt, state.json (the only optimiser state kept)
     RUN/checkpoints/latest           name of the last complete checkpoint
+    RUN/promoted/stage_N/            every promoted student: student.pt (trainable weights) and info.json
+                                     (step, dataset, Q_R accuracy measured and re-checked, hard-train accuracy)
+    RUN/teachers/step_NNNN.pt        the teacher's weights every ``checkpoint.teacher_every`` steps
+                                     (``checkpoint.teacher_keep`` newest, 0: all), for Grounded-T at a chosen step
 
 Crash safety: a checkpoint is written to a temporary folder and renamed into
 place, then ``latest`` is replaced atomically (``os.replace``); older
@@ -35,6 +39,8 @@ class RunDir:
         self.path = Path(path)
         self.questions = self.path / "questions"
         self.checkpoints = self.path / "checkpoints"
+        self.promoted = self.path / "promoted"
+        self.teachers = self.path / "teachers"
 
     def create(self, config_yaml: str) -> None:
         if (self.checkpoints / "latest").exists() or (self.path / "metrics.jsonl").exists():
@@ -42,6 +48,7 @@ class RunDir:
         self.questions.mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(exist_ok=True)
         write_atomic(self.path / "config.yaml", config_yaml)
+        write_atomic(self.path / "promotion_questions.jsonl", "")  # the summary names it even before a promotion
 
     # -- records ---------------------------------------------------------------
     def append(self, name: str, records: list[dict[str, Any]]) -> None:
@@ -79,29 +86,62 @@ class RunDir:
         for file in self.questions.glob("step_*.jsonl"):
             if int(file.stem.split("_")[1]) > step:
                 file.unlink()
+        for stage in self.promoted_stages():  # a promotion of a step that is replayed is written again
+            if stage["step"] > step:
+                shutil.rmtree(self.promoted / f"stage_{stage['stage']}", ignore_errors=True)
+        for file in self.teachers.glob("step_*.pt"):
+            if int(file.stem.split("_")[1]) > step:
+                file.unlink()
+
+    # -- kept weights: promoted students, periodic teachers ---------------------
+    def save_promoted(self, stage: int, weights: dict[str, Any], info: dict[str, Any]) -> Path:
+        """Keep promoted student number ``stage`` (its trainable weights and what was measured of it)."""
+        folder = self.promoted / f"stage_{stage}"
+        _save_folder(folder, {"student": weights}, dict(info, stage=stage))
+        return folder
+
+    def promoted_stages(self) -> list[dict[str, Any]]:
+        """``info.json`` of every kept promoted student, by stage."""
+        if not self.promoted.is_dir():
+            return []
+        infos = [json.loads((d / "info.json").read_text(encoding="utf-8"))
+                 for d in self.promoted.glob("stage_*") if (d / "info.json").exists() and (d / "student.pt").exists()]
+        return sorted(infos, key=lambda info: info["stage"])
+
+    def best_promoted(self) -> tuple[Path, dict[str, Any]]:
+        """PS (4.3): the promoted student with the best greedy accuracy on the hard train split (ties: the later)."""
+        infos = self.promoted_stages()
+        if not infos:
+            raise SoarError(f"{self.path} promoted no student (promoted/ is empty): there is no PS to evaluate")
+        best = max(infos, key=lambda info: (info["train_accuracy"], info["stage"]))
+        return self.promoted / f"stage_{best['stage']}", best
+
+    def save_teacher(self, step: int, weights: dict[str, Any], keep: int) -> Path:
+        """Keep the teacher's weights after ``step`` (no optimiser state); ``keep`` newest (0: all)."""
+        self.teachers.mkdir(exist_ok=True)
+        path = self.teachers / f"step_{step:04d}.pt"
+        _save_atomic(weights, path)
+        if keep:
+            for old in sorted(self.teachers.glob("step_*.pt"))[:-keep]:
+                old.unlink()
+        return path
+
+    def teacher_steps(self) -> list[int]:
+        """Outer steps (0-based) whose teacher weights are kept in ``teachers/``."""
+        return sorted(int(f.stem.split("_")[1]) for f in self.teachers.glob("step_*.pt"))
 
     # -- checkpoints -----------------------------------------------------------
-    def save_checkpoint(self, step: int, tensors: dict[str, Any], state: dict[str, Any]) -> None:
-        import torch
-
+    def save_checkpoint(self, step: int, tensors: dict[str, Any], state: dict[str, Any]) -> dict[str, int]:
+        """Write the checkpoint of ``step`` and point ``latest`` at it; older ones are removed.  Returns the
+        size in bytes of each part."""
         name = f"step_{step:04d}"
-        tmp = self.checkpoints / (name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for key, value in tensors.items():
-            torch.save(value, tmp / f"{key}.pt")
-        (tmp / "state.json").write_text(json.dumps(state, indent=1), encoding="utf-8")
-        for file in tmp.iterdir():  # on disk before anything points at them (survives a power cut, not just a kill)
-            _fsync(file)
-        _fsync(tmp)
         final = self.checkpoints / name
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        _fsync(self.checkpoints)
+        _save_folder(final, tensors, state, info_name="state.json")
         write_atomic(self.checkpoints / "latest", name)
         for old in self.checkpoints.iterdir():
             if old.name not in (name, "latest"):
                 shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        return {p.stem: p.stat().st_size for p in sorted(final.glob("*.pt"))}
 
     def latest_checkpoint(self) -> Path | None:
         pointer = self.checkpoints / "latest"
@@ -144,6 +184,36 @@ def load_part(folder: Path, name: str) -> Any:
     import torch
 
     return torch.load(folder / f"{name}.pt", weights_only=True, map_location="cpu")
+
+
+def _save_folder(final: Path, tensors: dict[str, Any], info: dict[str, Any], info_name: str = "info.json") -> None:
+    """``final/<part>.pt`` for each tensor part and ``final/<info_name>``, through a temporary folder renamed into
+    place: a kill leaves either the old folder or the new one, never half of one."""
+    import torch
+
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for key, value in tensors.items():
+        torch.save(value, tmp / f"{key}.pt")
+    (tmp / info_name).write_text(json.dumps(info, indent=1), encoding="utf-8")
+    for file in tmp.iterdir():  # on disk before anything points at them (survives a power cut, not just a kill)
+        _fsync(file)
+    _fsync(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    _fsync(final.parent)
+
+
+def _save_atomic(value: Any, path: Path) -> None:
+    """``torch.save`` through a temporary file, fsynced, renamed into place."""
+    import torch
+
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(value, tmp)
+    _fsync(tmp)
+    os.replace(tmp, path)
+    _fsync(path.parent)
 
 
 def _fsync(path: Path) -> None:

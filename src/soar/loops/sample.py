@@ -12,11 +12,13 @@ With a run directory, its saved config is used (model, teacher settings,
 reward), so the teacher is sampled as it was trained; ``--preset`` /
 ``--config`` and overrides apply to Base-T.
 
-Choice where the paper is silent on tooling: a run directory keeps only its
-latest checkpoint, so Grounded-T is the teacher of the run's last finished
-step (the paper samples the teacher where its rewards plateau, B.7: step 200
-on MATH, 170 on HARP; here, run ``soar train`` for that many outer steps).  A trained teacher is sampled with the ``hf``
-generator: the ``vllm`` engine would sample the base weights it loaded.
+Grounded-T is the teacher of the run's last finished step, or of the step
+``--step N`` names (the paper samples the teacher where its rewards plateau,
+B.7: step 200 on MATH, 170 on HARP): a run keeps the teacher's weights every
+``checkpoint.teacher_every`` steps under ``teachers/``.  Steps count from 1
+there, as in the paper (``--step 170`` is the teacher after 170 outer steps).
+A trained teacher is sampled with the ``hf`` generator: the ``vllm`` engine
+would sample the base weights it loaded.
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ from pathlib import Path
 
 from rich.console import Console
 
+from soar.algo.seeds import derive_seed
 from soar.config import SoarConfig
 from soar.errors import ConfigError, SoarError
 from soar.loops.run_dir import RunDir, write_atomic
 
 
 def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: str | Path | None = None,
-                     seed: int | None = None, console: Console | None = None) -> dict[str, float]:
+                     seed: int | None = None, console: Console | None = None,
+                     teacher_step: int | None = None) -> dict[str, float]:
     """Write ``count`` accepted QA pairs to ``out`` (JSONL); returns acceptance rate, attempts, seconds."""
     import torch
 
@@ -48,6 +52,9 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     if count < 1:
         raise SoarError(f"--count must be at least 1, got {count}")
     checkpoint = RunDir(teacher_run).require_checkpoint() if teacher_run is not None else None
+    weights_file, step_label = None, checkpoint.name if checkpoint is not None else ""
+    if checkpoint is not None and teacher_step is not None:
+        weights_file, step_label = _teacher_at(RunDir(teacher_run), checkpoint, teacher_step)
     if checkpoint is not None and cfg.compute.generator != "hf":
         raise ConfigError("soar sample --teacher samples the trained teacher with compute.generator: hf (the vllm "
                           "engine is not given trained weights)")
@@ -56,15 +63,19 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     model, tokenizer = load_model(cfg.model)
     label = "Base-T"
     if checkpoint is not None:
-        model = load_trained(model, cfg.teacher, load_part(checkpoint, "teacher")["weights"])
-        label = f"{'Intrinsic' if cfg.teacher.reward == 'learnability' else 'Grounded'}-T ({checkpoint.name})"
+        if weights_file is not None:
+            weights = torch.load(weights_file, weights_only=True, map_location="cpu")
+        else:
+            weights = load_part(checkpoint, "teacher")["weights"]
+        model = load_trained(model, cfg.teacher, weights)
+        label = f"{'Intrinsic' if cfg.teacher.reward == 'learnability' else 'Grounded'}-T ({step_label})"
     generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=compute_dtype(cfg.model))
     started = time.perf_counter()
     seed = cfg.compute.seed if seed is None else seed
     with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
             console.status(f"sampling {count} questions from {label}"):
         try:
-            sample = sample_teacher(generator, tokenizer, cfg.teacher, count, seed * 7919 + 1_000_000,
+            sample = sample_teacher(generator, tokenizer, cfg.teacher, count, derive_seed(seed, "sample"),
                                     verifier.parseable_many)
         except AcceptanceError as exc:
             raise AcceptanceError(f"{exc} Raise it with --teacher.max_attempts_factor N.") from None
@@ -76,3 +87,19 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     console.print(f"{label}: {len(records)} questions in {seconds:.0f} s, acceptance {sample.acceptance_rate:.0%} "
                   f"of {sample.attempts} drafts; rejections {sample.rejections or 'none'}\n  questions {path}")
     return {"acceptance_rate": sample.acceptance_rate, "attempts": sample.attempts, "seconds": seconds}
+
+
+def _teacher_at(run: RunDir, checkpoint: Path, step: int) -> tuple[Path | None, str]:
+    """The weights file of the teacher after outer step ``step`` (1-based) and its label; None: the latest
+    checkpoint's.  A step that was not kept is an error listing the ones that were."""
+    import json
+
+    latest = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))["step"] + 1
+    if step == latest:
+        return None, f"step {step}"
+    file = run.teachers / f"step_{step - 1:04d}.pt"
+    if file.exists():
+        return file, f"step {step}"
+    kept = [s + 1 for s in run.teacher_steps()] + [latest]
+    raise SoarError(f"{run.path} kept no teacher after step {step}; kept: {', '.join(map(str, sorted(set(kept))))} "
+                    f"(checkpoint.teacher_every)")

@@ -17,12 +17,13 @@ Choices where the paper is silent:
 
 * The student's KL reference is the baseline it started from (the promoted
   student after a promotion); in LoRA mode it stays the base model.
-* Promotion needs the chosen student's weights.  With ``inner.keep_students``
-  every trained student of the step is kept (g*r copies, in the device's
-  memory) and the chosen one is used as it is; without it (the default, for
-  large models) promotion re-runs the chosen job with the same seed, which is
-  bit-identical on CPU, and the re-run accuracy is reported so any difference
-  (GPU non-determinism) is visible.
+* Promotion uses the chosen student's weights as they were measured, never a
+  re-run: after each job the pool keeps the student's trainable weights on the
+  CPU while :class:`~soar.algo.promotion.PromotionCandidates` says it could
+  still be the one promoted (at most the students of an unfinished dataset
+  plus one: r + 1 copies in this sequential pool) and drops the rest.
+  ``promote`` puts the kept weights in place and scores them again on Q_R; the
+  re-check is recorded, so any difference (GPU non-determinism) is visible.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from soar.algo.promotion import PromotionCandidates
 from soar.algo.rloo import leave_one_out_advantages
+from soar.algo.seeds import derive_seed
 from soar.config import SoarConfig
 from soar.data.prompts import student_prompt
 from soar.engines.evaluation import greedy_accuracy, sampled_correct
@@ -54,6 +57,10 @@ class StudentJob:
     """Q_R, as ``Problem.to_dict()`` records."""
     seed: int
     steps: int
+    dataset_index: int = 0
+    """k: which of the step's B*g datasets the job trains on."""
+    student_index: int = 0
+    """j: which of the dataset's r students this is."""
 
 
 @dataclass
@@ -76,7 +83,10 @@ class StudentPool(Protocol):
 
     def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult: ...
 
-    def run(self, jobs: list[StudentJob], progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]: ...
+    def run(self, jobs: list[StudentJob], baseline_accuracy: float,
+            progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]: ...
+
+    def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]: ...
 
     def promote(self, job: StudentJob) -> StudentResult: ...
 
@@ -96,21 +106,27 @@ class InProcessStudentPool:
                                      compute_dtype=compute_dtype)
         self.baseline = self.trainer.snapshot()
         self.baseline_version = 0
-        self.trained: dict[str, tuple[dict[str, Any], StudentResult]] = {}
-        """The step's trained students (``inner.keep_students``): job id -> (weights, result)."""
+        self.kept: dict[tuple[int, int], tuple[str, dict[str, Any]]] = {}
+        """Trained students that may still be promoted: (k, j) -> (job id, trainable weights on the CPU)."""
 
     def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult:
         self.trainer.restore(self.baseline)
         return self._evaluate("baseline", reward_questions)
 
-    def run(self, jobs: list[StudentJob], progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]:
-        results, self.trained = [], {}
+    def run(self, jobs: list[StudentJob], baseline_accuracy: float,
+            progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]:
+        """Train and score ``jobs`` one after another, keeping the weights of every student the promotion rule
+        may still choose (R_kj = accuracy - ``baseline_accuracy``: the numbers the rule itself sees)."""
+        results, self.kept = [], {}
+        candidates = PromotionCandidates(self.cfg.inner.repeats)
         for job in jobs:
-            results.append(self._train_and_evaluate(job))
-            if self.cfg.inner.keep_students:
-                self.trained[job.job_id] = (self.trainer.snapshot(), results[-1])
+            result = self._train_and_evaluate(job)
+            results.append(result)
+            self.kept[(job.dataset_index, job.student_index)] = (job.job_id, self.trainer.snapshot(device="cpu"))
+            for key in candidates.add(job.dataset_index, job.student_index, result.accuracy - baseline_accuracy):
+                self.kept.pop(key, None)
             if progress:
-                progress(results[-1])
+                progress(result)
         return results
 
     def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
@@ -124,18 +140,18 @@ class InProcessStudentPool:
         return [c / samples for c in scored.correct]
 
     def promote(self, job: StudentJob) -> StudentResult:
-        """Make ``job``'s trained student the new baseline (and KL reference), re-training it if it was not kept."""
-        if job.job_id in self.trained:
-            weights, result = self.trained[job.job_id]
-            self.trainer.restore(weights)
-            result = StudentResult(job.job_id, result.accuracy, result.correct)  # no time spent
-        else:
-            result = self._train_and_evaluate(job)
-        self.trained = {}
+        """Make ``job``'s trained student, as it was measured, the new baseline (and KL reference); returns its
+        accuracy on the job's Q_R scored again after loading (the re-check)."""
+        kept = self.kept.get((job.dataset_index, job.student_index))
+        if kept is None or kept[0] != job.job_id:
+            raise RuntimeError(f"student {job.job_id} was not kept; the pool keeps only the students the promotion "
+                               f"rule can still choose ({sorted(name for name, _ in self.kept.values())})")
+        self.trainer.restore(kept[1])
+        self.kept = {}
         self.baseline = self.trainer.snapshot()
         self.baseline_version += 1
         self.trainer.set_reference_to_current()
-        return result
+        return self._evaluate(f"{job.job_id}-recheck", job.reward_questions)
 
     def state_dict(self) -> dict[str, Any]:
         return {"weights": self.baseline, "version": self.baseline_version}
@@ -162,7 +178,7 @@ class InProcessStudentPool:
         for step in range(job.steps):
             picks = [dataset[order[(step * size + i) % len(order)]] for i in range(size)]
             reward, used = rloo_step(self.trainer, self.generator, self.tokenizer, self.verifier, picks, self.cfg,
-                                     seed=job.seed * 1000 + step)
+                                     seed=derive_seed(job.seed, "inner_step", step))
             per_step.append(reward)
             tokens += used
         train_seconds = time.perf_counter() - started

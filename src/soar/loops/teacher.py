@@ -29,7 +29,15 @@ first ``g*n`` valid drafts in draw order are kept.  Attempts are capped at ``tea
 reaching the cap raises :class:`~soar.errors.SoarError` with the acceptance rate.
 
 Update: every rollout of dataset X_k gets R_k; advantages are leave-one-out
-over the g datasets (the RLOO group), i.e. A_k = R_k - mean_{j != k} R_j.
+over the g datasets of its RLOO group, i.e. A_k = R_k - mean_{j != k} R_j;
+the B groups of a step (``teacher.batch_size``) make one optimiser step.
+
+Reading of Table 3 (teacher batch size 2, group size 4): a teacher RLOO batch
+of B = 2 prompts-worth of groups, each group g = 4 datasets (rollouts of the
+one teacher prompt), so an outer step samples B*g = 8 datasets and trains
+B*g*r = 32 students.  That is exactly the hardware of B.9 (4 nodes x 8 GPUs:
+one student per GPU per outer step); reading "batch size 2" as anything else
+would leave 16 of the paper's 32 GPUs idle or give g a second meaning.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from typing import Any
 
 from soar.algo.parsing import Parseable, parse_teacher_outputs, rejection_counts
 from soar.algo.rloo import leave_one_out_advantages
+from soar.algo.seeds import derive_seed
 from soar.config import TeacherConfig
 from soar.data.prompts import render, teacher_prompt
 from soar.engines.generation import Generator, SamplingParams
@@ -112,7 +121,7 @@ def sample_teacher(generator: Generator, tokenizer: Any, cfg: TeacherConfig, cou
                             f"= {cap} attempts. Rejections: {rejection_counts(rejected) or 'none'}.")
         rate = valid / attempts if attempts else 1.0  # draw enough to finish this round at the rate seen so far
         draw = min(cap - attempts, max(4, math.ceil((count - len(accepted)) / max(rate, 1 / cfg.max_attempts_factor))))
-        drafts = _draw(generator, tokenizer, cfg, prompt, prompt_ids, draw, (seed * 1000 + rounds) * 16)  # 16 streams a round
+        drafts = _draw(generator, tokenizer, cfg, prompt, prompt_ids, draw, derive_seed(seed, "round", rounds))
         rounds += 1
         attempts += draw
         tokens += sum(sum(d.mask) for d in drafts)
@@ -215,9 +224,15 @@ def _sample(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt_ids
                              and not (eos_ends and ended_by_eos))
 
 
-def teacher_update(trainer: PolicyTrainer, datasets: list[list[TeacherRollout]], rewards: list[float]) -> dict[str, float]:
-    """One RLOO step: the g datasets are the group, every rollout of X_k carries A_k."""
-    advantages = leave_one_out_advantages([rewards])[0]
+def teacher_update(trainer: PolicyTrainer, datasets: list[list[TeacherRollout]], rewards: list[float],
+                   groups: int = 1) -> dict[str, float]:
+    """One RLOO step over ``groups`` (B) consecutive groups of g datasets: advantages are leave-one-out within
+    each group, and every rollout of X_k carries A_k."""
+    if groups < 1 or len(rewards) % groups or len(rewards) != len(datasets):
+        raise ValueError(f"{len(datasets)} datasets / {len(rewards)} rewards do not split into {groups} groups")
+    g = len(rewards) // groups
+    advantages = [a for row in leave_one_out_advantages([rewards[b * g:(b + 1) * g] for b in range(groups)])
+                  for a in row]
     rollouts = [(r, a) for dataset, a in zip(datasets, advantages) for r in dataset]
     return trainer.step(Rollouts([r.prompt_ids for r, _ in rollouts], [r.completion_ids for r, _ in rollouts],
                                  [a for _, a in rollouts], [r.completion_mask for r, _ in rollouts]))

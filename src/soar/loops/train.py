@@ -1,20 +1,24 @@
 """``soar train``: Algorithm 1, the SOAR outer loop, resumable.
 
-Per outer step t: sample g*n accepted QA pairs from the teacher; partition into
-g datasets X_k; draw M reward questions Q_R from the hard train split; score
-the baseline student on Q_R once; train r students per dataset from the
-baseline (``StudentPool``), score each greedily on Q_R; R_kj = acc - baseline,
-R_k = mean_j R_kj (``grounded``), or the B.4 learnability of X_k for the
-baseline student (``learnability``); update the promotion state and maybe
-promote; one teacher RLOO update with the g datasets as the group; write the
-step's records and a checkpoint.
+Per outer step t: sample B*g*n accepted QA pairs from the teacher; partition
+into B*g datasets X_k (B RLOO groups of g, ``teacher.batch_size`` and
+``group_size``; the reading is in ``soar.loops.teacher``); draw M reward
+questions Q_R from the hard train split; score the baseline student on Q_R
+once; train r students per dataset from the baseline (``StudentPool``), score
+each greedily on Q_R; R_kj = acc - baseline, R_k = mean_j R_kj (``grounded``),
+or the B.4 learnability of X_k for the baseline student (``learnability``);
+update the promotion state over all B*g datasets and maybe promote the
+measured median student of the best one; one teacher RLOO update, leave-one-out
+within each group; write the step's records and a checkpoint.
 
 Choices where the paper is silent (see also ``soar.algo.promotion`` and
 ``soar.loops.student``):
 
-* Every random choice is seeded from (compute.seed, step, dataset, student; r < 100), so
-  a resumed run needs no RNG state to reproduce an uninterrupted one (torch's
-  RNG state is saved all the same).
+* Every random choice is seeded by hashing (compute.seed, phase, step, group,
+  dataset, student) (``soar.algo.seeds``), so a resumed run needs no RNG state
+  to reproduce an uninterrupted one (torch's RNG state is saved all the same).
+* A promoted student is also scored greedily on the whole hard train split and
+  kept under ``promoted/``: PS is the one with the best such accuracy (4.3).
 * Teacher and student start as two copies of the same base model.
 * ``learnability`` trains no students, so nothing can be promoted: promotion is
   off in that mode (Intrinsic-T's teacher is evaluated by sampling, 4.5).
@@ -32,12 +36,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from soar.algo.seeds import derive_seed
 from soar.algo.promotion import PromotionState, decide_promotion, grounded_rewards, inner_steps, learnability_reward, partition
 from soar.config import SoarConfig, load_config, to_yaml
 from soar.data.load import load_hard_set
+from soar.data.provenance import require_provenance
 from soar.errors import ConfigError
 from soar.loops.run_dir import RunDir
-from soar.loops.student import InProcessStudentPool, StudentJob
+from soar.loops.student import InProcessStudentPool, StudentJob, StudentPool
 from soar.loops.teacher import AcceptanceError, sample_teacher, teacher_update
 
 
@@ -50,7 +56,9 @@ class Summary:
 
 
 def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: str | Path | None = None,
-          console: Console | None = None) -> Summary:
+          console: Console | None = None, invocation: str = "--config CONFIG.yaml") -> Summary:
+    """Run (or, with ``resume``, continue) Algorithm 1.  ``invocation``: the ``--preset``/``--config`` words a hint
+    to run ``soar filter`` repeats."""
     import torch
 
     from soar.engines.generation import build_generator
@@ -68,14 +76,19 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
     if cfg.compute.generator != "hf":  # before anything is written
         raise ConfigError("soar train supports compute.generator: hf for now; the vllm generator is not yet fed the "
                           "teacher's and students' updated weights inside the loop")
+    require_provenance(cfg.data, cfg.model.name, invocation, cfg.out_dir)
+    hard = load_hard_set(cfg.data)
+    if cfg.inner.reward_questions > len(hard.train):
+        raise ConfigError(f"inner.reward_questions must be at most the hard train split ({len(hard.train)} "
+                          f"problems of {cfg.data.source}), got {cfg.inner.reward_questions}")
     if resume is None:
         run.create(to_yaml(cfg))
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     torch.manual_seed(cfg.compute.seed)
-    hard = load_hard_set(cfg.data)
-    g, n, r = cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats
-    console.print(f"run {run.path}  |  hard set {len(hard.train)} train / {len(hard.test)} test  |  g={g} n={n} r={r}")
+    B, g, n, r = cfg.teacher.batch_size, cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats
+    console.print(f"run {run.path}  |  hard set {len(hard.train)} train / {len(hard.test)} test  |  B={B} g={g} n={n} "
+                  f"r={r}: {B * g} datasets, {B * g * r} students per outer step")
 
     started = time.perf_counter()
     model, tokenizer = load_model(cfg.model)
@@ -102,22 +115,30 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
             run.truncate_after(first - 1)
 
         tensorboard = _tensorboard(run.path / "tensorboard", purge_step=first)
+        sizes: dict[str, int] = {}
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
             outer = progress.add_task("outer steps", total=cfg.outer_steps, completed=first)
-            drafts = progress.add_task("teacher QA pairs", total=g * n)
-            inner = progress.add_task("students", total=g * r)
+            drafts = progress.add_task("teacher QA pairs", total=B * g * n)
+            inner = progress.add_task("students", total=B * g * r)
             for step in range(first, cfg.outer_steps):
                 record, promotion = outer_step(cfg, step, hard.train, tokenizer, teacher, teacher_generator, pool,
                                                verifier, promotion, run, progress, (drafts, inner))
+                every = cfg.checkpoint.teacher_every
+                if every and (step + 1) % every == 0:
+                    run.save_teacher(step, teacher.snapshot(device="cpu"), cfg.checkpoint.teacher_keep)
                 state = {"step": step, "promotion": asdict(promotion)}
-                run.save_checkpoint(step, {"teacher": teacher.state_dict(), "students": pool.state_dict(),
-                                           "rng": torch.get_rng_state()}, state)
+                written = run.save_checkpoint(step, {"teacher": teacher.state_dict(), "students": pool.state_dict(),
+                                                     "rng": torch.get_rng_state()}, state)
                 if tensorboard is not None:
                     for key in ("mean_reward", "moving_average", "baseline_accuracy", "acceptance_rate"):
                         tensorboard.add_scalar(key, record[key], step)
                     tensorboard.flush()
                 console.print(_line(record))
+                if not sizes:
+                    sizes = written
+                    console.print("checkpoint " + ", ".join(f"{part} {_size(b)}" for part, b in written.items())
+                                  + f" (total {_size(sum(written.values()))}; only the latest is kept)")
                 progress.advance(outer)
 
     pq = run.read("promotion_questions.jsonl")
@@ -129,73 +150,99 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
 
 
 def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, teacher: Any, teacher_generator: Any,
-               pool: InProcessStudentPool, verifier: Any, promotion: PromotionState, run: RunDir, progress: Any,
+               pool: StudentPool, verifier: Any, promotion: PromotionState, run: RunDir, progress: Any,
                tasks: tuple[Any, Any]) -> tuple[dict[str, Any], PromotionState]:
-    g, n, r, seed = cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats, cfg.compute.seed
+    B, g, n, r, seed = (cfg.teacher.batch_size, cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats,
+                        cfg.compute.seed)
     drafts_task, inner_task = tasks
     times: dict[str, float] = {}
     step_started = clock = time.perf_counter()
-    progress.reset(drafts_task, total=g * n)
+
+    # 1. The teacher writes B*g*n accepted QA pairs: B RLOO groups of g datasets X_k of n pairs.
+    progress.reset(drafts_task, total=B * g * n)
     try:
-        sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, g * n, seed * 7919 + step,
+        sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, B * g * n, derive_seed(seed, "teacher", step),
                                 verifier.parseable_many, progress=lambda accepted, attempts: progress.update(
                                     drafts_task, completed=accepted, description=f"teacher QA pairs ({attempts} drafts)"))
     except AcceptanceError as exc:
         raise AcceptanceError(f"{exc} To go on: raise teacher.max_attempts_factor in {run.path / 'config.yaml'}, "
                               f"then soar train --resume {run.path}") from None
-    datasets = partition(sample.rollouts, g, n)
+    datasets = partition(sample.rollouts, B * g, n)
     times["teacher_generation"] = time.perf_counter() - clock
 
-    picks = random.Random(seed * 100_003 + step).sample(range(len(hard_train)), min(cfg.inner.reward_questions, len(hard_train)))
+    # 2. Q_R: M hard train questions; the baseline student's greedy accuracy on them, once.
+    picks = random.Random(derive_seed(seed, "reward_questions", step)).sample(range(len(hard_train)),
+                                                                            cfg.inner.reward_questions)
     reward_questions = [hard_train[i].to_dict() for i in sorted(picks)]  # Q_R in split order
-    clock = time.perf_counter()
     baseline = pool.baseline_accuracy(reward_questions)
+
+    # 3. r students per dataset, trained from the baseline and scored on Q_R: R_k = mean_j ACC_kj - ACC_baseline.
     steps_now = inner_steps(promotion.stage, cfg.inner.steps, cfg.inner.steps_after_promotion, cfg.inner.max_steps)
     jobs = [StudentJob(f"step{step}-k{k}-j{j}", pool.baseline_version,
                        [rollout.pair.to_problem(f"{step}-{k}-{i}").to_dict() for i, rollout in enumerate(dataset)],
-                       reward_questions, seed * 1_000_003 + step * 10_000 + k * 100 + j, steps_now)
+                       reward_questions, derive_seed(seed, "student", step, k // g, k % g, j), steps_now, k, j)
             for k, dataset in enumerate(datasets) for j in range(r)]
     progress.reset(inner_task, total=len(jobs))
     if cfg.teacher.reward == "grounded":
-        results = pool.run(jobs, progress=lambda _: progress.advance(inner_task))
-        per_student, rewards = grounded_rewards([[res.accuracy for res in results[k * r:(k + 1) * r]] for k in range(g)],
-                                                baseline.accuracy)
+        results = pool.run(jobs, baseline.accuracy, progress=lambda _: progress.advance(inner_task))
+        per_student, rewards = grounded_rewards([[res.accuracy for res in results[k * r:(k + 1) * r]]
+                                                 for k in range(B * g)], baseline.accuracy)
     else:
         results = []
-        rates = [pool.success_rates(job.dataset, cfg.teacher.learnability_samples, job.seed) for job in jobs[::r]]
+        rates = [pool.success_rates(job.dataset, cfg.teacher.learnability_samples,
+                                    derive_seed(seed, "learnability", step, job.dataset_index)) for job in jobs[::r]]
         rewards = [learnability_reward(rate) for rate in rates]
         per_student = [[reward] for reward in rewards]
     times["student_training"] = sum(res.train_seconds for res in results)
     times["student_evaluation"] = baseline.eval_seconds + sum(res.eval_seconds for res in results)
+
+    # 4. Promotion: moving average over every dataset of the step; promote the measured median student of k*.
     enabled = cfg.promotion.enabled and cfg.teacher.reward == "grounded"
     decision, promotion = decide_promotion(promotion, per_student, cfg.promotion.tau, cfg.promotion.window, enabled)
+    promoted: dict[str, Any] = {}
     if decision.promote:
+        clock = time.perf_counter()
         chosen = jobs[decision.dataset * r + decision.student]
-        replay = pool.promote(chosen)
+        recheck = pool.promote(chosen)
+        on_train = pool.baseline_accuracy([p.to_dict() for p in hard_train])
+        promoted = {"promoted_accuracy": results[decision.dataset * r + decision.student].accuracy,
+                    "promotion_recheck_accuracy": recheck.accuracy, "promoted_train_accuracy": on_train.accuracy}
+        run.save_promoted(promotion.stage, pool.state_dict()["weights"],
+                          {"step": step, "dataset": decision.dataset, "student": decision.student, "job": chosen.job_id,
+                           "reward_accuracy": promoted["promoted_accuracy"], "recheck_accuracy": recheck.accuracy,
+                           "train_accuracy": on_train.accuracy, "train_problems": len(hard_train)})
         run.append("promotion_questions.jsonl", [dict(q, step=step, stage=promotion.stage, dataset=decision.dataset)
                                                  for q in chosen.dataset])
-        times["promotion_replay"] = replay.train_seconds + replay.eval_seconds
+        times["promotion"] = time.perf_counter() - clock
 
+    # 5. One teacher RLOO step: leave-one-out within each group, every rollout of X_k carries A_k.
     clock = time.perf_counter()
-    stats = teacher_update(teacher, datasets, rewards)
+    stats = teacher_update(teacher, datasets, rewards, groups=B)
     times["teacher_update"] = time.perf_counter() - clock
-    run.write_questions(step, [dict(rollout.pair.to_problem().to_dict(), dataset=k, reward=rewards[k])
+
+    run.write_questions(step, [dict(rollout.pair.to_problem().to_dict(), dataset=k, group=k // g, reward=rewards[k])
                                for k, dataset in enumerate(datasets) for rollout in dataset])
     record = {
-        "step": step, "rewards": rewards, "student_rewards": per_student, "mean_reward": decision.mean_reward,
-        "moving_average": decision.moving_average, "promoted": decision.promote, "stage": promotion.stage,
-        "promoted_dataset": decision.dataset, "promoted_student": decision.student,
+        "step": step, "groups": B, "rewards": rewards, "student_rewards": per_student,
+        "mean_reward": decision.mean_reward, "moving_average": decision.moving_average, "promoted": decision.promote,
+        "stage": promotion.stage, "promoted_dataset": decision.dataset, "promoted_student": decision.student,
         "baseline_accuracy": baseline.accuracy, "student_accuracies": [res.accuracy for res in results],
         "inner_steps": steps_now, "acceptance_rate": sample.acceptance_rate, "attempts": sample.attempts,
         "rejections": sample.rejections, "teacher_tokens": sample.tokens,
         "student_tokens": sum(res.tokens for res in results), "teacher_loss": stats["loss"], "teacher_kl": stats["kl"],
-        "seconds": {k: round(v, 3) for k, v in times.items()},
+        **promoted, "seconds": {k: round(v, 3) for k, v in times.items()},
     }
-    if decision.promote:
-        record["promotion_replay_accuracy"] = replay.accuracy
     record["step_wall"] = round(time.perf_counter() - step_started, 3)
     run.append("metrics.jsonl", [record])
     return record, promotion
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
 
 
 def _line(record: dict[str, Any]) -> str:

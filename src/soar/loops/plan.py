@@ -1,0 +1,299 @@
+"""``soar plan``: the work, memory and device-hours of a config, computed without loading a model.
+
+For one outer step, the whole run and one evaluation run it counts what
+Algorithm 1 and B.6 do (teacher drafts, datasets, student jobs, sampled and
+trained tokens, greedy evaluation tokens), sizes the memory each device needs
+for the teacher and for one student (weights, gradients, AdamW moments, the KL
+reference copy, the bf16 copy generation runs on, the KV cache of one
+generation batch; activations are not counted), the checkpoint on disk, and
+turns token counts into device-hours with a throughput table.
+
+Token counts are upper bounds scaled by ``length_fraction`` (the share of
+``max_new_tokens`` a reply uses on average: an assumption, printed).  Teacher
+drafts follow from an assumed acceptance rate.  Throughput comes from
+:data:`THROUGHPUT`: CPU figures measured here by ``benchmarks/engines.py``,
+GPU figures marked *assumed* until a GPU run measures them; every figure can
+be overridden (``--gen-tok-s``, ``--train-tok-s``).  Students run in parallel
+on ``devices`` devices (default: one student per device, as B.9's 32 GPUs for
+32 students); the teacher's generation and update run on one device while the
+students wait (as in Algorithm 1: the phases are sequential).
+
+Model shapes come from a local ``config.json`` (a directory, or the cached
+conversion of a GGUF model) or from :data:`KNOWN_MODELS` (no network).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from soar.config import SoarConfig
+from soar.errors import ConfigError
+
+PAPER_GPU_HOURS = (1536, 1920)
+"""B.9: 4 nodes x 8 GPUs for 48-60 hours per SOAR training run."""
+PROMPT_TOKENS = 160
+"""Prompt length assumed for KV-cache sizing (the B.1 student prompt is ~110 tokens plus the question)."""
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What memory and FLOPs depend on."""
+
+    layers: int
+    hidden: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    vocab: int
+    tied: bool
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def params(self) -> int:
+        h, kv = self.hidden, self.kv_heads * self.head_dim
+        layer = 2 * h * h + 2 * h * kv + 3 * h * self.intermediate + 2 * h
+        return self.vocab * h * (1 if self.tied else 2) + self.layers * layer + h
+
+    def lora_params(self, rank: int) -> int:
+        """A LoRA adapter of ``rank`` over every linear layer of the blocks."""
+        h, kv, i = self.hidden, self.kv_heads * self.head_dim, self.intermediate
+        shapes = [(h, h), (h, kv), (h, kv), (h, h), (h, i), (h, i), (i, h)]
+        return self.layers * sum(rank * (a + b) for a, b in shapes)
+
+    def kv_bytes_per_token(self, dtype_bytes: int) -> int:
+        return 2 * self.layers * self.kv_heads * self.head_dim * dtype_bytes
+
+
+KNOWN_MODELS = {
+    "meta-llama/Llama-3.2-3B-Instruct": ModelShape(28, 3072, 8192, 24, 8, 128256, True),
+    "meta-llama/Llama-3.2-1B-Instruct": ModelShape(16, 2048, 8192, 32, 8, 128256, True),
+    "smollm2-135m-instruct": ModelShape(30, 576, 1536, 9, 3, 49152, True),
+    "HuggingFaceTB/SmolLM2-135M-Instruct": ModelShape(30, 576, 1536, 9, 3, 49152, True),
+}
+
+
+@dataclass(frozen=True)
+class Throughput:
+    gen_tok_s: float
+    """Sampled tokens per second per device (batched decoding)."""
+    train_tok_s: float
+    """RLOO-trained tokens per second per device (policy forward + backward + reference forward)."""
+    source: str
+
+
+THROUGHPUT = {
+    # Measured on a 2-core AMD EPYC (AVX2, no bf16 units), fp32, SmolLM2-135M, by benchmarks/engines.py
+    # (generation at batch 64, 64 new tokens; RLOO training step of 8 x 64-token rows).
+    ("cpu", "135m"): Throughput(150.0, 120.0, "measured (benchmarks/engines.py, 2-core CPU, fp32)"),
+    # Assumed until measured on the device: soar's hf engine, bf16 compute, 3B model, batch 64.
+    ("gpu", "3b"): Throughput(3000.0, 8000.0, "assumed (no GPU measurement yet)"),
+}
+
+
+def model_shape(cfg: SoarConfig) -> ModelShape:
+    """The config's model shape: a local config.json, the converted GGUF copy, or the known table."""
+    name = cfg.model.name
+    folders = [Path(name).expanduser()]
+    if name == "smollm2-135m-instruct" or name.endswith(".gguf"):
+        folders += sorted(Path(cfg.model.cache_dir).expanduser().glob(f"{Path(name).stem}*"))
+    for folder in folders:
+        config = folder / "config.json"
+        if config.is_file():
+            c = json.loads(config.read_text())
+            try:
+                return ModelShape(c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"],
+                                  c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"]),
+                                  c["vocab_size"], bool(c.get("tie_word_embeddings", False)))
+            except KeyError:
+                break
+    if name in KNOWN_MODELS:
+        return KNOWN_MODELS[name]
+    raise ConfigError(f"soar plan does not know the shape of model.name {name!r}: give a local model directory "
+                      f"(with config.json) or one of {', '.join(KNOWN_MODELS)}")
+
+
+def _bytes(dtype: str | None) -> int:
+    return {"float32": 4, "bfloat16": 2, "float16": 2}.get(dtype or "float32", 4)
+
+
+def _device_kind(cfg: SoarConfig) -> str:
+    return "cpu" if cfg.model.device == "cpu" else "gpu"
+
+
+def throughput(cfg: SoarConfig, shape: ModelShape, gen: float | None = None, train: float | None = None) -> Throughput:
+    """The table's figure for this device kind, scaled by model size from the nearest entry; overrides win."""
+    kind = _device_kind(cfg)
+    reference, params = (("cpu", "135m"), 134_515_008) if kind == "cpu" else (("gpu", "3b"), 3_212_749_824)
+    base = THROUGHPUT[reference]
+    scale = params / shape.params
+    source = base.source if abs(scale - 1) < 0.05 else f"{base.source}, scaled by model size x{scale:.2f}"
+    if gen is not None or train is not None:
+        source = "given on the command line" + ("" if gen is not None and train is not None else f"; else {source}")
+    return Throughput(gen if gen is not None else base.gen_tok_s * scale,
+                      train if train is not None else base.train_tok_s * scale, source)
+
+
+def hard_set_size(cfg: SoarConfig) -> tuple[int | None, str]:
+    """Problems in the hard set, from its filter provenance when there is one (no model, no download)."""
+    from soar.data.provenance import provenance_file
+
+    file = provenance_file(cfg.data.source)
+    if file is not None and file.is_file():
+        try:
+            return int(json.loads(file.read_text())["kept"]), f"from {file}"
+        except (ValueError, KeyError):
+            pass
+    return None, "unknown until soar filter has run"
+
+
+def plan(cfg: SoarConfig, devices: int | None = None, length_fraction: float = 0.5, acceptance: float | None = None,
+         gen_tok_s: float | None = None, train_tok_s: float | None = None,
+         hard_problems: int | None = None) -> dict[str, Any]:
+    """Every figure ``soar plan`` prints, as a dict (see the module doc)."""
+    if not 0 < length_fraction <= 1:
+        raise ConfigError(f"--length-fraction must be in (0, 1], got {length_fraction}")
+    t, s, i, e = cfg.teacher, cfg.student, cfg.inner, cfg.evaluation
+    B, g, n, r, M = t.batch_size, t.group_size, i.dataset_size, i.repeats, i.reward_questions
+    datasets, students = B * g, B * g * r
+    acceptance = acceptance if acceptance is not None else (0.5 if t.sampling == "rejection" else 0.4)
+    if not 0 < acceptance <= 1:
+        raise ConfigError(f"--acceptance must be in (0, 1], got {acceptance}")
+    shape = model_shape(cfg)
+    speed = throughput(cfg, shape, gen_tok_s, train_tok_s)
+    devices = devices or (1 if _device_kind(cfg) == "cpu" else students)
+    if devices < 1:
+        raise ConfigError(f"--devices must be at least 1, got {devices}")
+    hard, hard_source = (hard_problems, "given") if hard_problems else hard_set_size(cfg)
+    train_split = None if hard is None else hard - round(hard * cfg.data.test_fraction)
+    test_split = None if hard is None else hard - train_split
+
+    def step_work(inner_steps: int) -> dict[str, float]:
+        drafts = math.ceil(datasets * n / acceptance)
+        rollouts = students * inner_steps * s.batch_size * s.group_size
+        return {
+            "teacher_drafts": drafts,
+            "teacher_gen_tokens": drafts * t.max_new_tokens * length_fraction,
+            "teacher_train_tokens": datasets * n * t.max_new_tokens * length_fraction,
+            "student_rollouts": rollouts,
+            "student_gen_tokens": rollouts * s.max_new_tokens * length_fraction,
+            "student_train_tokens": rollouts * s.max_new_tokens * length_fraction,
+            "eval_tokens": (students + 1) * M * s.max_new_tokens * length_fraction,
+        }
+
+    def hours(work: dict[str, float]) -> dict[str, float]:
+        per_student_device = math.ceil(students / devices)  # students each device trains one after another
+        student_s = per_student_device * ((work["student_gen_tokens"] + work["eval_tokens"]) / students / speed.gen_tok_s
+                                          + work["student_train_tokens"] / students / speed.train_tok_s)
+        teacher_s = work["teacher_gen_tokens"] / speed.gen_tok_s + work["teacher_train_tokens"] / speed.train_tok_s
+        wall = student_s + teacher_s
+        return {"wall_s": wall, "device_hours": wall * devices / 3600}
+
+    first, longest = step_work(i.steps), step_work(i.max_steps)
+    run_steps = cfg.outer_steps
+    run = {key: first[key] * run_steps for key in first}  # no promotion: inner.steps every step
+    run_time = hours(first)
+    run_hours = {"wall_s": run_time["wall_s"] * run_steps, "device_hours": run_time["device_hours"] * run_steps}
+
+    evals = e.max_steps // e.eval_every + 1
+    eval_rollouts = e.max_steps * s.batch_size * s.group_size
+    eval_work = {"student_rollouts": eval_rollouts,
+                 "train_tokens": eval_rollouts * s.max_new_tokens * length_fraction,
+                 "test_tokens": None if test_split is None else
+                 evals * test_split * e.samples_per_problem * s.max_new_tokens * length_fraction}
+    eval_s = (eval_work["train_tokens"] / speed.gen_tok_s + eval_work["train_tokens"] / speed.train_tok_s
+              + (eval_work["test_tokens"] or 0) / speed.gen_tok_s)
+
+    w = _bytes(cfg.model.dtype)
+    compute = _bytes(cfg.model.compute_dtype) if cfg.model.compute_dtype not in (None, "auto") else w
+    if cfg.model.compute_dtype == "auto":
+        compute = 2 if _device_kind(cfg) == "gpu" else w
+    memory = {}
+    for role, policy, rows, new in (("teacher", t, cfg.compute.generation_batch_size, t.max_new_tokens),
+                                    ("student", s, cfg.compute.generation_batch_size, s.max_new_tokens)):
+        trainable = shape.lora_params(policy.lora_rank) if policy.finetune == "lora" else shape.params
+        parts = {"weights": shape.params * w, "gradients": trainable * w, "adamw": 2 * trainable * w,
+                 "kl_reference": shape.params * w if policy.finetune == "full" and policy.kl_coef else 0,
+                 "generation_copy": shape.params * compute if compute != w else 0,
+                 "kv_cache": rows * (PROMPT_TOKENS + new) * shape.kv_bytes_per_token(compute)}
+        memory[role] = {**parts, "total": sum(parts.values())}
+    student_trainable = shape.lora_params(s.lora_rank) if s.finetune == "lora" else shape.params
+    teacher_trainable = shape.lora_params(t.lora_rank) if t.finetune == "lora" else shape.params
+    host_kept = (r + 1) * student_trainable * w  # students kept for promotion (PromotionCandidates), on the host
+    checkpoint = {"teacher": 3 * teacher_trainable * w, "students": student_trainable * w}
+    return {
+        "shape": shape, "params": shape.params, "speed": speed, "devices": devices, "acceptance": acceptance,
+        "length_fraction": length_fraction, "B": B, "g": g, "n": n, "r": r, "M": M, "datasets": datasets,
+        "students": students, "step": first, "step_longest": longest, "step_time": run_time, "run": run,
+        "run_time": run_hours, "outer_steps": run_steps, "evaluation": eval_work, "evaluation_hours": eval_s / 3600,
+        "hard": hard, "hard_source": hard_source, "train_split": train_split, "test_split": test_split,
+        "memory": memory, "host_kept_students": host_kept, "checkpoint": checkpoint,
+        "teacher_snapshot": teacher_trainable * w,
+    }
+
+
+def _n(x: float | None) -> str:
+    if x is None:
+        return "?"
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= size:
+            return f"{x / size:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def _gb(x: float) -> str:
+    return f"{x / 2**30:.2f} GiB" if x >= 2**30 else f"{x / 2**20:.1f} MiB"
+
+
+def render_plan(cfg: SoarConfig, p: dict[str, Any]) -> str:
+    """The plan as the lines ``soar plan`` prints."""
+    s, lines = p["step"], []
+    add = lines.append
+    add(f"model {cfg.model.name}: {_n(p['params'])} parameters; weights {cfg.model.dtype}, matmuls "
+        f"{cfg.model.compute_dtype or cfg.model.dtype}; device {cfg.model.device}")
+    add(f"hard set {cfg.data.source}: {p['hard'] if p['hard'] else '?'} problems ({p['hard_source']}); "
+        f"train {p['train_split'] if p['train_split'] is not None else '?'} / test "
+        f"{p['test_split'] if p['test_split'] is not None else '?'}")
+    add("")
+    add(f"one outer step: B={p['B']} groups x g={p['g']} datasets x n={p['n']} questions; r={p['r']} students each")
+    add(f"  students per outer step: {p['students']}   ({p['datasets']} datasets x r={p['r']})")
+    add(f"  teacher: {_n(s['teacher_drafts'])} drafts (acceptance {p['acceptance']:.0%} assumed) -> "
+        f"{_n(s['teacher_gen_tokens'])} tokens sampled, {_n(s['teacher_train_tokens'])} trained")
+    add(f"  students: {_n(s['student_rollouts'])} rollouts ({cfg.inner.steps} inner steps x {cfg.student.batch_size} "
+        f"questions x {cfg.student.group_size} samples each), {_n(s['student_gen_tokens'])} tokens sampled and trained "
+        f"({_n(p['step_longest']['student_gen_tokens'])} at {cfg.inner.max_steps} inner steps)")
+    add(f"  Q_R greedy evaluation: {p['students'] + 1} students x M={p['M']} -> {_n(s['eval_tokens'])} tokens")
+    add(f"  token counts assume replies use {p['length_fraction']:.0%} of max_new_tokens (--length-fraction)")
+    add(f"whole run ({p['outer_steps']} outer steps, no promotion): {_n(p['run']['student_rollouts'])} student "
+        f"rollouts, {_n(p['run']['student_gen_tokens'] + p['run']['teacher_gen_tokens'])} tokens sampled")
+    ev = p["evaluation"]
+    add(f"one evaluation run ({cfg.evaluation.max_steps} steps, per seed): {_n(ev['student_rollouts'])} rollouts, "
+        f"{_n(ev['train_tokens'])} train tokens, {_n(ev['test_tokens'])} test-sampling tokens")
+    add("")
+    add("memory per device (activations not included):")
+    for role, parts in p["memory"].items():
+        add(f"  {role:<8} {_gb(parts['total']):>10}  = " + ", ".join(
+            f"{k.replace('_', ' ')} {_gb(v)}" for k, v in parts.items() if k != "total" and v))
+    add(f"  host memory for students kept for promotion (r + 1 copies): {_gb(p['host_kept_students'])}")
+    add(f"checkpoint on disk: teacher {_gb(p['checkpoint']['teacher'])} (weights + AdamW), students "
+        f"{_gb(p['checkpoint']['students'])}; each kept teacher snapshot {_gb(p['teacher_snapshot'])} "
+        f"(every {cfg.checkpoint.teacher_every} steps), each promoted student {_gb(p['checkpoint']['students'])}")
+    add("")
+    speed = p["speed"]
+    kind = "GPU" if _device_kind(cfg) == "gpu" else "CPU"
+    add(f"throughput per device: {speed.gen_tok_s:,.0f} sampled tok/s, {speed.train_tok_s:,.0f} trained tok/s "
+        f"({speed.source})")
+    add(f"devices: {p['devices']} (students spread one per device, the teacher phases on one)")
+    step_h = p["step_time"]["wall_s"] / 3600
+    add(f"estimate: {step_h * 60:.1f} min per outer step; whole run {p['run_time']['wall_s'] / 3600:.1f} h wall "
+        f"= {p['run_time']['device_hours']:,.0f} {kind}-hours; one evaluation run {p['evaluation_hours']:.1f} {kind}-hours")
+    if cfg.model.name == "meta-llama/Llama-3.2-3B-Instruct" and _device_kind(cfg) == "gpu":
+        low, high = PAPER_GPU_HOURS
+        add(f"paper (B.9): 4 nodes x 8 GPUs for 48-60 h = {low:,}-{high:,} GPU-hours per training run")
+    return "\n".join(lines)
