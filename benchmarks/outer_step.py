@@ -5,7 +5,7 @@
 Runs ``--steps`` outer steps of the preset (default ``tiny``: SmolLM2-135M on
 CPU) in a temporary run directory and prints, per phase, the seconds and share
 of the step: teacher generation, student training, student evaluation (the
-baseline once plus every trained student on Q_R), promotion replay (when a
+baseline once plus every trained student on Q_R), promotion (re-check and hard-train accuracy, when a
 promotion happened), teacher update, and the rest (checkpoint, files).  The
 reference in the same run is the step's total wall time.
 """
@@ -25,7 +25,7 @@ from soar.cli import parse_overrides
 from soar.config import load_config
 from soar.loops.train import train
 
-PHASES = ("teacher_generation", "student_training", "student_evaluation", "promotion_replay", "teacher_update")
+PHASES = ("teacher_generation", "student_training", "student_evaluation", "promotion", "teacher_update")
 
 
 def main() -> None:

@@ -44,6 +44,7 @@ def world(tmp_path_factory):
                                                                         "data.filter_max_new_tokens": "8"})),
                           root / "filter")
     common["data.source"] = str(filtered.out_dir / "hard.jsonl")
+    common["data.fail_at_k"] = "2"  # train and evaluate check the filter's provenance against it
     run = train(load_config("tiny", overrides=dict(common, **{"outer_steps": "2", "promotion.tau": "-1"})),
                 out=root / "run").run_dir
     return {"root": root, "common": common, "run": run, "filter": filtered}
@@ -96,9 +97,10 @@ def test_the_pipeline_end_to_end(world):
     result = runner.invoke(app, ["report", str(run), *map(str, folders), str(root / "eval" / "ps"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = (out / "table.md").read_text()
-    assert "| PS | 2 |" in table and "| pq (curriculum) | 1 |" in table and "pass@4" in table
+    assert "| PS | 1×2 |" in table and "| pq (curriculum) | 1×1 |" in table and "pass@4" in table
+    assert "delta over Hard-Only" not in table  # the methods here are named "hard-only (mixing)", not Hard-Only
     csv_rows = (out / "table.csv").read_text().splitlines()
-    assert len(csv_rows) == 1 + 2 * 9  # header + (8 evaluations + PS) x (early-stopped, fixed step)
+    assert len(csv_rows) == 1 + 2 * 9 * 3  # header + (early-stopped, fixed step) x (8 evaluations + PS) x 3 ks
     import matplotlib.image as mpimg
 
     for name in ("teacher_rewards.png", "student_pass_at_k.png", "acceptance.png"):
@@ -173,8 +175,9 @@ def test_an_evaluation_folder_is_reused_for_the_same_questions_only(world, tmp_p
     assert other.exit_code != 0 and "another source" in str(other.exception)
 
 
-def test_report_tells_same_named_methods_apart_and_takes_other_ks(tmp_path):
-    """Two runs' PQ folders (both named PQ) evaluated at different k: two rows, and every curve drawn."""
+def test_report_pools_same_named_methods_as_teacher_seeds_and_takes_other_ks(tmp_path):
+    """Two runs' PQ folders (both named PQ: two teacher seeds, B.8) evaluated at different k: one row over both
+    folders' student seeds, and every curve drawn."""
     folders = []
     for name, ks in (("run-a", [1, 2, 4]), ("run-b", [1, 8])):
         folder = tmp_path / name
@@ -184,6 +187,8 @@ def test_report_tells_same_named_methods_apart_and_takes_other_ks(tmp_path):
         stats = {k: {"mean": v, "sd": 0.0, "n": 1} for k, v in passk.items()}
         (folder / "summary.json").write_text(json.dumps({"method": "PQ", "seeds": [0], "early_stopped": stats,
                                                          "fixed_step": stats}))
+        (folder / "seed_0" / "summary.json").write_text(json.dumps({"seed": 0, "early_stopped": passk,
+                                                                    "fixed_step": passk}))
         (folder / "seed_0" / "evals.jsonl").write_text("".join(
             json.dumps({"step": s, "pass_at_k": {k: v * (1 + s / 10) for k, v in passk.items()}}) + "\n"
             for s in (0, 2, 4)) + '{"step": 6, "pass')  # a line torn by a kill is skipped
@@ -192,8 +197,7 @@ def test_report_tells_same_named_methods_apart_and_takes_other_ks(tmp_path):
     result = CliRunner().invoke(app, ["report", *map(str, folders), "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = (out / "table.md").read_text()
-    assert "| PQ (run-a) | 1 | 5.0 ± 0.0 | 10.0 ± 0.0 | 20.0 ± 0.0 | - |" in table
-    assert "| PQ (run-b) | 1 | 5.0 ± 0.0 | - | - | 40.0 ± 0.0 |" in table
+    assert "| PQ | 2×1 | 5.0 ± 0.0 | 10.0 ± 0.0 | 20.0 ± 0.0 | 40.0 ± 0.0 |" in table
     import matplotlib.image as mpimg
 
     pixels = mpimg.imread(out / "student_pass_at_k.png")

@@ -63,6 +63,30 @@ def test_fp32_master_weights_keep_updates_that_bf16_would_round_away(tokenizer):
     assert changed["pure bf16"] < 0.2, changed  # most lr=1e-6 steps vanish below bf16's resolution
 
 
+@pytest.mark.parametrize("role", ["teacher", "student"])
+@pytest.mark.parametrize("preset", ["paper-math", "paper-harp"])
+def test_the_paper_presets_precision_keeps_lr_1e5_updates(tokenizer, preset, role):
+    """Each paper preset's model.dtype / compute_dtype and its lr (1e-5): one AdamW step moves >= 99% of the
+    weights that have a gradient (pure bf16 weights would keep under 20%, the test above)."""
+    import dataclasses
+
+    from soar.config import load_config
+
+    cfg = load_config(preset)
+    policy = dataclasses.replace(getattr(cfg, role), kl_coef=0.0, warmup_steps=0, micro_batch_size=8)
+    assert policy.lr == 1e-5
+    compute = models.compute_dtype(dataclasses.replace(cfg.model, device="cpu"))
+    model = tiny_model(tokenizer, seed=13).to(getattr(torch, cfg.model.dtype))
+    trainer = PolicyTrainer(model, policy, 10, tokenizer.pad_token_id, compute_dtype=compute)
+    assert compute == BF16 and next(trainer.model.parameters()).dtype == torch.float32
+    prompt = [tokenizer("Say something.", add_special_tokens=False)["input_ids"]] * 2
+    start = trainer.snapshot()
+    trainer.step(Rollouts(prompt, [[11, 12, 13], [14, 15]], [1.0, -1.0]))
+    grads = torch.cat([p.grad.flatten() for p in trainer.params]) != 0
+    moved = torch.cat([(p.detach() != start[n]).flatten() for n, p in trainer.model.named_parameters()])
+    assert (moved & grads).sum().item() / grads.sum().item() >= 0.99
+
+
 def test_rloo_learns_with_bf16_matmuls(tokenizer):
     """The learning test of test_rloo_learning, with bf16 matmuls: the reward must still rise."""
     model = tiny_model(tokenizer, seed=1, init_std=0.5)
