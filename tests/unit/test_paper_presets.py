@@ -307,9 +307,13 @@ def test_report_nests_teacher_and_student_seeds_with_median_and_delta(tmp_path):
     assert "| Grounded-T | 2×2 | +35.0 |" in table and "| Hard-Only | 1×3 | 10.0 ± 0.0 |" in table
 
 
-def test_curriculum_evaluation_uses_zero_warmup_for_synthetic_questions(monkeypatch, tmp_path):
-    c = load_config("paper-math")
-    assert c.evaluation.curriculum_warmup_steps == 0 and c.evaluation.warmup_steps == 20
+def test_curriculum_evaluation_uses_zero_warmup_for_synthetic_questions():
+    from soar.loops.evaluate import warmup_steps
+
+    math, harp = load_config("paper-math").evaluation, load_config("paper-harp").evaluation
+    assert warmup_steps(math, has_questions=True) == 0  # PQ / teacher questions, curriculum (B.7)
+    assert warmup_steps(math, has_questions=False) == 20  # Hard-Only (Table 3)
+    assert warmup_steps(harp, has_questions=True) == 20  # mixed: no synthetic phase to match
 
 
 # -- 9. soar plan ------------------------------------------------------------------------------------------------------

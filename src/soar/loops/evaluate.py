@@ -118,9 +118,7 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
         console.print(f"PS: promoted student {promoted[1]['stage']} of {promoted_run} (step {promoted[1]['step']}, "
                       f"hard-train accuracy {promoted[1]['train_accuracy']:.3f})")
     else:
-        curriculum = cfg.evaluation.mixing == "curriculum" and bool(questions)
-        warmup = cfg.evaluation.curriculum_warmup_steps if curriculum else cfg.evaluation.warmup_steps
-        student_cfg = dataclasses.replace(cfg.student, warmup_steps=warmup)
+        student_cfg = dataclasses.replace(cfg.student, warmup_steps=warmup_steps(cfg.evaluation, bool(questions)))
         trainer = PolicyTrainer(model, student_cfg, cfg.evaluation.max_steps, tokenizer.pad_token_id,
                                 compute_dtype=precision)
         model, fresh = trainer.model, trainer.snapshot()
@@ -155,6 +153,14 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
                                             for k, v in result["early_stopped"].items())
                   + f"  ({len(per_seed)} seeds)\n  summary {out / 'summary.json'}")
     return result
+
+
+def warmup_steps(evaluation: Any, has_questions: bool) -> int:
+    """A fresh student's learning-rate warm-up: B.7's zero (``curriculum_warmup_steps``) when a curriculum starts with
+    synthetic questions, Table 3's ``warmup_steps`` otherwise (Hard-Only, mixed)."""
+    if evaluation.mixing == "curriculum" and has_questions:
+        return evaluation.curriculum_warmup_steps
+    return evaluation.warmup_steps
 
 
 # Settings that change how an evaluation runs, not what it measures: a resumed evaluation may change them.

@@ -105,7 +105,7 @@ class RunDir:
         if not self.promoted.is_dir():
             return []
         infos = [json.loads((d / "info.json").read_text(encoding="utf-8"))
-                 for d in self.promoted.glob("stage_*") if (d / "info.json").exists() and (d / "student.pt").exists()]
+                 for d in self.promoted.glob("stage_*") if d.suffix != ".tmp" and (d / "info.json").exists()]
         return sorted(infos, key=lambda info: info["stage"])
 
     def best_promoted(self) -> tuple[Path, dict[str, Any]]:
@@ -188,7 +188,7 @@ def load_part(folder: Path, name: str) -> Any:
 
 def _save_folder(final: Path, tensors: dict[str, Any], info: dict[str, Any], info_name: str = "info.json") -> None:
     """``final/<part>.pt`` for each tensor part and ``final/<info_name>``, through a temporary folder renamed into
-    place: a kill leaves either the old folder or the new one, never half of one."""
+    place: a kill never leaves a half-written folder under the final name."""
     import torch
 
     tmp = final.with_name(final.name + ".tmp")
