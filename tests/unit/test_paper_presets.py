@@ -250,8 +250,9 @@ def test_promoted_students_and_teacher_snapshots_are_kept_and_ps_is_the_best(tmp
     run = RunDir(tmp_path / "run")
     run.create("outer_steps: 5\n")
     assert (run.path / "promotion_questions.jsonl").read_text() == ""  # exists before any promotion
-    for stage, (step, acc) in enumerate([(1, 0.25), (3, 0.5), (4, 0.5)], start=1):
+    for stage, (step, acc) in enumerate([(1, 0.25), (3, 0.5), (4, 0.5), (5, 0.9)], start=1):
         run.save_promoted(stage, {"w": torch.full((2,), float(stage))}, {"step": step, "train_accuracy": acc})
+    run.save_checkpoint(4, {"rng": torch.zeros(1)}, {"step": 4})  # stage 4 (step 5) will be redone by a resume
     folder, info = run.best_promoted()
     assert info["stage"] == 3 and torch.equal(torch.load(folder / "student.pt")["w"], torch.full((2,), 3.0))
     for step in range(6):
@@ -259,9 +260,12 @@ def test_promoted_students_and_teacher_snapshots_are_kept_and_ps_is_the_best(tmp
     assert run.teacher_steps() == [3, 4, 5]
     run.truncate_after(3)  # a resumed run replays steps 4 and 5
     assert run.teacher_steps() == [3] and [i["stage"] for i in run.promoted_stages()] == [1, 2]
+    run.save_teacher(10_000, {"w": torch.zeros(1)}, keep=0)
+    run.save_teacher(9_999, {"w": torch.zeros(1)}, keep=2)  # kept by step number, not file-name order
+    assert run.teacher_steps() == [9_999, 10_000]
     sizes = run.save_checkpoint(3, {"teacher": {"w": torch.zeros(10)}, "rng": torch.zeros(2)}, {"step": 3})
     assert set(sizes) == {"teacher", "rng"} and all(v > 0 for v in sizes.values())
-    assert run.teacher_steps() == [3] and run.promoted_stages()  # a checkpoint does not remove kept weights
+    assert run.teacher_steps() == [9_999, 10_000] and run.promoted_stages()  # a checkpoint keeps them
 
 
 def test_sample_picks_the_teacher_of_a_chosen_step(tmp_path):

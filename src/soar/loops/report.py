@@ -89,8 +89,13 @@ def _metrics(run: Path) -> list[dict[str, Any]]:
 
 
 def _seed_summaries(folder: Path) -> list[dict[str, Any]]:
-    """The per-seed summaries of one evaluation folder (its finished student seeds)."""
-    return [_read_json(f) for f in sorted(folder.glob("seed_*/summary.json"))]
+    """The per-seed summaries of the student seeds the folder's ``summary.json`` aggregates (a seed folder left from
+    an earlier ``evaluation.seeds`` list is not counted)."""
+    seeds = _read_json(folder / "summary.json").get("seeds")
+    files = sorted(folder.glob("seed_*/summary.json"))
+    if seeds is not None:
+        files = [f for f in files if f.parent.name in {f"seed_{s}" for s in seeds}]
+    return [_read_json(f) for f in files]
 
 
 def _nested(folders: list[Path], report: str) -> dict[str, Any]:

@@ -110,7 +110,9 @@ class RunDir:
 
     def best_promoted(self) -> tuple[Path, dict[str, Any]]:
         """PS (4.3): the promoted student with the best greedy accuracy on the hard train split (ties: the later)."""
-        infos = self.promoted_stages()
+        latest = self.latest_checkpoint()
+        done = json.loads((latest / "state.json").read_text(encoding="utf-8"))["step"] if latest else -1
+        infos = [info for info in self.promoted_stages() if info["step"] <= done]  # not a step a resume will redo
         if not infos:
             raise SoarError(f"{self.path} promoted no student (promoted/ is empty): there is no PS to evaluate")
         best = max(infos, key=lambda info: (info["train_accuracy"], info["stage"]))
@@ -122,13 +124,17 @@ class RunDir:
         path = self.teachers / f"step_{step:04d}.pt"
         _save_atomic(weights, path)
         if keep:
-            for old in sorted(self.teachers.glob("step_*.pt"))[:-keep]:
+            for old in self.teachers_by_step()[:-keep]:
                 old.unlink()
         return path
 
+    def teachers_by_step(self) -> list[Path]:
+        """The kept teacher files, oldest step first (by number: step_10000 after step_9999)."""
+        return sorted(self.teachers.glob("step_*.pt"), key=lambda f: int(f.stem.split("_")[1]))
+
     def teacher_steps(self) -> list[int]:
         """Outer steps (0-based) whose teacher weights are kept in ``teachers/``."""
-        return sorted(int(f.stem.split("_")[1]) for f in self.teachers.glob("step_*.pt"))
+        return [int(f.stem.split("_")[1]) for f in self.teachers_by_step()]
 
     # -- checkpoints -----------------------------------------------------------
     def save_checkpoint(self, step: int, tensors: dict[str, Any], state: dict[str, Any]) -> dict[str, int]:
@@ -162,6 +168,9 @@ class RunDir:
         from soar.config import load_config
 
         self._require_run()
+        if "keep_students:" in (self.path / "config.yaml").read_text(encoding="utf-8"):
+            raise SoarError(f"{self.path} was made by an older soar (its config has inner.keep_students; seeds and "
+                            "checkpoints have changed since): it cannot be continued or read by this version")
         return load_config(file=self.path / "config.yaml", overrides=overrides)
 
     def require_checkpoint(self) -> Path:
