@@ -129,11 +129,11 @@ def filter_(
     """Keep the problems the model fails k times out of k (data.fail_at_k): the hard set, its split, stats."""
     from soar.loops.filter import run_filter
 
-    from soar.data.provenance import filter_command
+    from soar.data.provenance import filter_out_dir
 
     cfg = resolve_config(preset, config, ctx.args)
     if out is None:
-        out = Path(filter_command(cfg.data, "", cfg.out_dir)[1]).parent
+        out = filter_out_dir(cfg.data, cfg.out_dir)
     run_filter(cfg, out, max_problems=max_problems)
 
 

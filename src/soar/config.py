@@ -366,18 +366,13 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(c.checkpoint.teacher_every >= 0, "checkpoint.teacher_every", "at least 0", c.checkpoint.teacher_every)
     need(c.checkpoint.teacher_keep >= 0, "checkpoint.teacher_keep", "at least 0", c.checkpoint.teacher_keep)
     need(c.outer_steps >= 1, "outer_steps", "at least 1", c.outer_steps)
+    from soar.data.prompts import parse_prompt_date
+
     try:
-        prompt_datetime(c.model)
+        parse_prompt_date(c.model.prompt_date)
     except ValueError:
         need(False, "model.prompt_date", "a date as YYYY-MM-DD", c.model.prompt_date)
     return config
-
-
-def prompt_datetime(model: ModelConfig) -> Any:
-    """``model.prompt_date`` as a ``datetime`` (noon, so no time zone moves its day)."""
-    import datetime
-
-    return datetime.datetime.strptime(model.prompt_date, "%Y-%m-%d").replace(hour=12)
 
 
 def field_docs() -> dict[str, str]:

@@ -279,11 +279,10 @@ def test_sample_picks_the_teacher_of_a_chosen_step(tmp_path):
     run.create("outer_steps: 20\n")
     run.save_teacher(9, {"w": torch.zeros(1)}, keep=0)
     run.save_checkpoint(19, {"rng": torch.zeros(1)}, {"step": 19})
-    checkpoint = run.latest_checkpoint()
-    assert _teacher_at(run, checkpoint, 10)[0] == run.teachers / "step_0009.pt"
-    assert _teacher_at(run, checkpoint, 20)[0] is None  # the latest checkpoint's teacher
+    assert _teacher_at(run, 10)[0] == run.teachers / "step_0009.pt"
+    assert _teacher_at(run, 20)[0] is None  # the latest checkpoint's teacher
     with pytest.raises(SoarError, match="kept: 10, 20"):
-        _teacher_at(run, checkpoint, 15)
+        _teacher_at(run, 15)
 
 
 # -- 6. evaluation as the paper: nested seeds, median, delta over Hard-Only --------------------------------------

@@ -82,14 +82,15 @@ def render(text: str, tokenizer: ChatTokenizer | None, history: Sequence[tuple[s
                 for role, content in zip(("user", "assistant"), turn)]
     date = getattr(tokenizer, "soar_prompt_date", DEFAULT_PROMPT_DATE)
     template = pinned_template(tokenizer.chat_template, date)
-    day = _day(date)
+    day = parse_prompt_date(date)
     return tokenizer.apply_chat_template(
         messages + [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True,
         chat_template=template, date_string=day.strftime("%d %b %Y"),
     )
 
 
-def _day(date: str) -> Any:
+def parse_prompt_date(date: str) -> Any:
+    """``model.prompt_date`` (YYYY-MM-DD) as a ``datetime`` at noon; ``ValueError`` when it is not such a date."""
     import datetime
 
     return datetime.datetime.strptime(date, "%Y-%m-%d").replace(hour=12)
@@ -98,7 +99,7 @@ def _day(date: str) -> Any:
 @functools.lru_cache(maxsize=32)
 def pinned_template(template: str, date: str) -> str:
     """``template`` with each ``strftime_now("<format>")`` call replaced by ``date`` (YYYY-MM-DD) in that format."""
-    day = _day(date)
+    day = parse_prompt_date(date)
     return _STRFTIME.sub(lambda m: json.dumps(day.strftime(m.group(2))), template)
 
 

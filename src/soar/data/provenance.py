@@ -61,12 +61,17 @@ def provenance_file(source: str) -> Path | None:
     return next((c for c in candidates if c.is_file()), candidates[-1])
 
 
+def filter_out_dir(data: DataConfig, out_dir: str) -> Path:
+    """Where ``soar filter`` writes when no ``--out`` is given: ``out_dir/filter-SOURCE-failK``."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(data.source).stem)
+    return Path(out_dir) / f"filter-{name}-fail{data.fail_at_k}"
+
+
 def filter_command(data: DataConfig, invocation: str, out_dir: str) -> tuple[str, str]:
     """(the ``soar filter`` command that makes the hard set of ``data``, the ``hard.jsonl`` it writes)."""
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(data.source).stem)
-    out = str(Path(out_dir) / f"filter-{name}-fail{data.fail_at_k}")
-    source = "" if "--data.source" in invocation else f" --data.source {data.source}"
-    return f"soar filter {invocation}{source} --out {out}".replace("  ", " "), f"{out}/hard.jsonl"
+    out = filter_out_dir(data, out_dir)
+    source = "" if "--data.source" in invocation else f"--data.source {data.source}"
+    return " ".join(w for w in ("soar filter", invocation, source, f"--out {out}") if w), f"{out}/hard.jsonl"
 
 
 def require_provenance(data: DataConfig, model_name: str, invocation: str = "--config CONFIG.yaml",

@@ -32,6 +32,7 @@ from typing import Any
 
 from soar.config import SoarConfig
 from soar.errors import ConfigError
+from soar.loops.run_dir import format_bytes
 
 PAPER_GPU_HOURS = (1536, 1920)
 """B.9: 4 nodes x 8 GPUs for 48-60 hours per SOAR training run."""
@@ -249,10 +250,6 @@ def _n(x: float | None) -> str:
     return f"{x:.0f}"
 
 
-def _gb(x: float) -> str:
-    return f"{x / 2**30:.2f} GiB" if x >= 2**30 else f"{x / 2**20:.1f} MiB"
-
-
 def render_plan(cfg: SoarConfig, p: dict[str, Any]) -> str:
     """The plan as the lines ``soar plan`` prints."""
     s, lines = p["step"], []
@@ -280,12 +277,12 @@ def render_plan(cfg: SoarConfig, p: dict[str, Any]) -> str:
     add("")
     add("memory per device (activations not included):")
     for role, parts in p["memory"].items():
-        add(f"  {role:<8} {_gb(parts['total']):>10}  = " + ", ".join(
-            f"{k.replace('_', ' ')} {_gb(v)}" for k, v in parts.items() if k != "total" and v))
-    add(f"  host memory for students kept for promotion (r + 1 copies): {_gb(p['host_kept_students'])}")
-    add(f"checkpoint on disk: teacher {_gb(p['checkpoint']['teacher'])} (weights + AdamW), students "
-        f"{_gb(p['checkpoint']['students'])}; each kept teacher snapshot {_gb(p['teacher_snapshot'])} "
-        f"(every {cfg.checkpoint.teacher_every} steps), each promoted student {_gb(p['checkpoint']['students'])}")
+        add(f"  {role:<8} {format_bytes(parts['total']):>10}  = " + ", ".join(
+            f"{k.replace('_', ' ')} {format_bytes(v)}" for k, v in parts.items() if k != "total" and v))
+    add(f"  host memory for students kept for promotion (r + 1 copies): {format_bytes(p['host_kept_students'])}")
+    add(f"checkpoint on disk: teacher {format_bytes(p['checkpoint']['teacher'])} (weights + AdamW), students "
+        f"{format_bytes(p['checkpoint']['students'])}; each kept teacher snapshot {format_bytes(p['teacher_snapshot'])} "
+        f"(every {cfg.checkpoint.teacher_every} steps), each promoted student {format_bytes(p['checkpoint']['students'])}")
     add("")
     speed = p["speed"]
     kind = "GPU" if _device_kind(cfg) == "gpu" else "CPU"

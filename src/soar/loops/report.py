@@ -98,20 +98,21 @@ def _seed_summaries(folder: Path) -> list[dict[str, Any]]:
     return [_read_json(f) for f in files]
 
 
-def _nested(folders: list[Path], report: str) -> dict[str, Any]:
-    """One method's pass@k over all student seeds of all its folders: mean, SD, median; teachers x students."""
+def _nested(folders: list[tuple[Path, list[dict[str, Any]]]], report: str) -> dict[str, Any]:
+    """One method's pass@k over all student seeds of all its folders (each with its per-seed summaries): mean, SD,
+    median; teachers x students."""
     from statistics import median
 
     from soar.algo.early_stopping import aggregate_seeds
 
-    per_seed = [s for folder in folders for s in _seed_summaries(folder)]
+    per_seed = [s for _, seeds in folders for s in seeds]
     ks = sorted({int(k) for s in per_seed for k in s[report]})
     cells = {}
     for k in ks:
         values = [s[report][str(k)] for s in per_seed if str(k) in s[report]]
         agg = aggregate_seeds(values)
         cells[k] = {"mean": agg.mean, "sd": agg.sd, "median": median(values), "n": agg.n}
-    students = sorted({len(_seed_summaries(folder)) for folder in folders})
+    students = sorted({len(seeds) for _, seeds in folders})
     shape = f"{len(folders)}×{students[0]}" if len(students) == 1 else f"{len(folders)}×({'/'.join(map(str, students))})"
     return {"cells": cells, "teachers": len(folders), "seeds": len(per_seed), "shape": shape}
 
@@ -119,9 +120,10 @@ def _nested(folders: list[Path], report: str) -> dict[str, Any]:
 def _tables(methods: dict[str, list[Path]]) -> tuple[str, list[list[str]]]:
     md = io.StringIO()
     rows = [["report", "method", "teachers", "seeds", "k", "mean", "sd", "median", "delta_over_hard_only", "folders"]]
+    seeds = {method: [(folder, _seed_summaries(folder)) for folder in folders] for method, folders in methods.items()}
     for report, title in (("early_stopped", "early-stopped (B.6: slope stop, window average)"),
                           ("fixed_step", "fixed step")):
-        table = {method: _nested(folders, report) for method, folders in methods.items()}
+        table = {method: _nested(seeds[method], report) for method in methods}
         ks = sorted({k for t in table.values() for k in t["cells"]})
         base = table.get("Hard-Only")
         header = "| method | seeds (teachers×students) | " + " | ".join(f"pass@{k}" for k in ks) + " |\n"

@@ -110,8 +110,7 @@ class RunDir:
 
     def best_promoted(self) -> tuple[Path, dict[str, Any]]:
         """PS (4.3): the promoted student with the best greedy accuracy on the hard train split (ties: the later)."""
-        latest = self.latest_checkpoint()
-        done = json.loads((latest / "state.json").read_text(encoding="utf-8"))["step"] if latest else -1
+        done = self.completed_step()
         infos = [info for info in self.promoted_stages() if info["step"] <= done]  # not a step a resume will redo
         if not infos:
             raise SoarError(f"{self.path} promoted no student (promoted/ is empty): there is no PS to evaluate")
@@ -157,6 +156,11 @@ class RunDir:
         if not (folder / "state.json").exists():
             raise SoarError(f"{pointer} names {folder.name}, which is incomplete or missing")
         return folder
+
+    def completed_step(self) -> int:
+        """The outer step (0-based) of the last complete checkpoint; -1 before the first."""
+        latest = self.latest_checkpoint()
+        return json.loads((latest / "state.json").read_text(encoding="utf-8"))["step"] if latest else -1
 
     def load_checkpoint(self, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
@@ -215,14 +219,10 @@ def _save_folder(final: Path, tensors: dict[str, Any], info: dict[str, Any], inf
 
 
 def _save_atomic(value: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file, fsynced, renamed into place."""
+    """``torch.save`` through a temporary file, fsynced, renamed into place (see :func:`write_atomic`)."""
     import torch
 
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(value, tmp)
-    _fsync(tmp)
-    os.replace(tmp, path)
-    _fsync(path.parent)
+    _replace_atomic(path, lambda tmp: torch.save(value, tmp))
 
 
 def _fsync(path: Path) -> None:
@@ -235,9 +235,24 @@ def _fsync(path: Path) -> None:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
+    _replace_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _replace_atomic(path: Path, write: Any) -> None:
+    """The one way a file is written safely: ``write(tmp)`` beside ``path``, fsync, rename over ``path``, fsync the
+    folder (so a kill or a power cut leaves the old file or the new one, never part of one)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    write(tmp)
+    _fsync(tmp)
     os.replace(tmp, path)
+    _fsync(path.parent)
+
+
+def format_bytes(n: float) -> str:
+    """A size for people: ``513.2 MiB``, ``1.50 GiB``."""
+    if n >= 2**30:
+        return f"{n / 2**30:.2f} GiB"
+    for unit, size in (("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"

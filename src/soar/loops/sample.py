@@ -54,7 +54,7 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     checkpoint = RunDir(teacher_run).require_checkpoint() if teacher_run is not None else None
     weights_file, step_label = None, checkpoint.name if checkpoint is not None else ""
     if checkpoint is not None and teacher_step is not None:
-        weights_file, step_label = _teacher_at(RunDir(teacher_run), checkpoint, teacher_step)
+        weights_file, step_label = _teacher_at(RunDir(teacher_run), teacher_step)
     if checkpoint is not None and cfg.compute.generator != "hf":
         raise ConfigError("soar sample --teacher samples the trained teacher with compute.generator: hf (the vllm "
                           "engine is not given trained weights)")
@@ -89,12 +89,10 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     return {"acceptance_rate": sample.acceptance_rate, "attempts": sample.attempts, "seconds": seconds}
 
 
-def _teacher_at(run: RunDir, checkpoint: Path, step: int) -> tuple[Path | None, str]:
+def _teacher_at(run: RunDir, step: int) -> tuple[Path | None, str]:
     """The weights file of the teacher after outer step ``step`` (1-based) and its label; None: the latest
     checkpoint's.  A step that was not kept is an error listing the ones that were."""
-    import json
-
-    latest = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))["step"] + 1
+    latest = run.completed_step() + 1
     if step == latest:
         return None, f"step {step}"
     file = run.teachers / f"step_{step - 1:04d}.pt"

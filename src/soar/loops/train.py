@@ -42,7 +42,7 @@ from soar.config import SoarConfig, load_config, to_yaml
 from soar.data.load import load_hard_set
 from soar.data.provenance import require_provenance
 from soar.errors import ConfigError
-from soar.loops.run_dir import RunDir
+from soar.loops.run_dir import RunDir, format_bytes
 from soar.loops.student import InProcessStudentPool, StudentJob, StudentPool
 from soar.loops.teacher import AcceptanceError, sample_teacher, teacher_update
 
@@ -137,8 +137,8 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
                 console.print(_line(record))
                 if not sizes:
                     sizes = written
-                    console.print("checkpoint " + ", ".join(f"{part} {_size(b)}" for part, b in written.items())
-                                  + f" (total {_size(sum(written.values()))}; only the latest is kept)")
+                    console.print("checkpoint " + ", ".join(f"{part} {format_bytes(b)}" for part, b in written.items())
+                                  + f" (total {format_bytes(sum(written.values()))}; only the latest is kept)")
                 progress.advance(outer)
 
     pq = run.read("promotion_questions.jsonl")
@@ -235,14 +235,6 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
     record["step_wall"] = round(time.perf_counter() - step_started, 3)
     run.append("metrics.jsonl", [record])
     return record, promotion
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def _line(record: dict[str, Any]) -> str:
