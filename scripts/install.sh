@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install soar and everything it needs into the current Python environment.
 #   bash scripts/install.sh          # the package, the default model, CHAMP
-#   bash scripts/install.sh dev      # ... plus what the tests need (any extras: dev,lora,analysis)
+#   bash scripts/install.sh dev      # ... plus what the tests need (any extras: dev,analysis,ray,vllm,bench)
 # torch: a machine that already has torch keeps it (e.g. a GPU machine's CUDA
 # build); one without gets torch 2.13.0 (the CPU build where pip finds it locally).
 set -euo pipefail

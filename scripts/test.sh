@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-bash scripts/install.sh dev,lora,analysis
+bash scripts/install.sh dev,analysis,ray
 exec "$PYTHON" -m pytest "$@"

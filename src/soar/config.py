@@ -252,6 +252,19 @@ class ComputeConfig:
     """Sequences decoded together by the ``hf`` generator (its KV cache: rows x (prompt + max_new_tokens))."""
     vllm_gpu_memory_utilization: float = 0.5
     """Share of GPU memory vLLM may take (``generator: vllm``)."""
+    pool: Literal["inprocess", "ray"] = "inprocess"
+    """Where students train: ``inprocess`` (this process) or ``ray`` (warm Ray workers; the ``ray`` extra)."""
+    student_batch: int = 1
+    """Students trained together on one base model as batched LoRA adapters (needs ``student.finetune: lora``);
+    1 trains one student at a time (full fine-tuning or PEFT LoRA)."""
+    workers: int = 2
+    """Ray workers (``pool: ray``); each loads the student model once and keeps it."""
+    worker_cpus: float = 1.0
+    """CPUs per Ray worker (also its torch threads unless ``threads`` is set)."""
+    worker_gpus: float = 0.0
+    """GPUs per Ray worker; fractions share a GPU (0.25: four workers on one GPU)."""
+    ray_address: str = ""
+    """A running Ray cluster to join (``auto``, or ``host:6379``); empty starts a local one (``pool: ray``)."""
 
 
 @dataclass
@@ -363,6 +376,12 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
          c.compute.generation_batch_size)
     need(0 < c.compute.vllm_gpu_memory_utilization <= 1, "compute.vllm_gpu_memory_utilization", "in (0, 1]",
          c.compute.vllm_gpu_memory_utilization)
+    need(c.compute.student_batch >= 1, "compute.student_batch", "at least 1", c.compute.student_batch)
+    need(c.compute.student_batch == 1 or c.student.finetune == "lora", "compute.student_batch",
+         "1 unless student.finetune is lora (batched students are LoRA adapters)", c.compute.student_batch)
+    need(c.compute.workers >= 1, "compute.workers", "at least 1", c.compute.workers)
+    need(c.compute.worker_cpus > 0, "compute.worker_cpus", "positive", c.compute.worker_cpus)
+    need(c.compute.worker_gpus >= 0, "compute.worker_gpus", "at least 0", c.compute.worker_gpus)
     need(c.checkpoint.teacher_every >= 0, "checkpoint.teacher_every", "at least 0", c.checkpoint.teacher_every)
     need(c.checkpoint.teacher_keep >= 0, "checkpoint.teacher_keep", "at least 0", c.checkpoint.teacher_keep)
     need(c.outer_steps >= 1, "outer_steps", "at least 1", c.outer_steps)

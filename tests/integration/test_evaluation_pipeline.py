@@ -134,7 +134,8 @@ def test_report_names_a_folder_it_cannot_read(tmp_path):
 
 
 def test_the_promoted_student_is_the_runs_student(world):
-    """PS samples the run's promoted weights (all of them), and a student of another kind is refused up front."""
+    """PS samples the run's promoted weights (tiny's batched LoRA students: the base with every promoted adapter
+    merged, kept as full weights), and a student of another kind is refused up front."""
     import torch
 
     from soar.engines.models import load_model
@@ -143,17 +144,20 @@ def test_the_promoted_student_is_the_runs_student(world):
 
     root, common, run = world["root"], world["common"], world["run"]
     cfg = load_config("tiny", overrides=common)
-    weights = load_part(RunDir(run).require_checkpoint(), "students")["weights"]
+    folder, info = RunDir(run).best_promoted()
+    assert info["weights"] == "full" and len(load_part(RunDir(run).require_checkpoint(), "students")["merges"]) == 2
+    weights = load_part(folder, "student")
     base = dict(load_model(cfg.model)[0].named_parameters())
-    promoted = dict(load_trained(load_model(cfg.model)[0], cfg.student, weights).named_parameters())
+    as_full = dataclasses.replace(cfg.student, finetune="full")
+    promoted = dict(load_trained(load_model(cfg.model)[0], as_full, weights).named_parameters())
     assert promoted.keys() == weights.keys() and all(torch.equal(promoted[n], w) for n, w in weights.items())
-    assert any(not torch.equal(base[n], w) for n, w in weights.items())  # two promotions moved the baseline
+    assert any(not torch.equal(base[n], w) for n, w in weights.items())  # the promotions moved the baseline
     with pytest.raises(SoarError, match="do not fit this model"):  # full weights into a LoRA student
-        load_trained(load_model(cfg.model)[0], dataclasses.replace(cfg.student, finetune="lora"), weights)
-    folder = root / "eval" / "ps-lora"
-    lora = CliRunner().invoke(app, ["evaluate", "--promoted-student", str(run), "--out", str(folder)]
-                              + _args(dict(common, **{"student.finetune": "lora"})))
-    assert lora.exit_code != 0 and "student.finetune differ" in str(lora.exception)
+        load_trained(load_model(cfg.model)[0], cfg.student, weights)
+    folder = root / "eval" / "ps-full"
+    full = CliRunner().invoke(app, ["evaluate", "--promoted-student", str(run), "--out", str(folder)]
+                              + _args(dict(common, **{"student.finetune": "full", "compute.student_batch": "1"})))
+    assert full.exit_code != 0 and "student.finetune differ" in str(full.exception)
     assert not folder.exists()  # refused before anything was written
 
 

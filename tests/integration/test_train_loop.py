@@ -34,6 +34,8 @@ def _cfg(model_dir, tmp_path, **extra):
         "inner.steps": "2", "inner.steps_after_promotion": "1", "inner.max_steps": "4", "inner.reward_questions": "8",
         "outer_steps": "3", "compute.generation_batch_size": "16", "reward.verify_workers": "1",
         "data.allow_unfiltered": "true",  # the tiny test model needs no fail@k set: any arithmetic is hard enough
+        # one full fine-tuned student at a time (tiny batches LoRA students: tests/integration/test_student_pools.py)
+        "student.finetune": "full", "compute.student_batch": "1", "student.lr": "5e-5",
     }
     overrides.update({k: str(v) for k, v in extra.items()})
     return load_config("tiny", overrides=overrides)

@@ -129,7 +129,8 @@ class Prefilled:
     """(prompts, width): position ids (0 from each prompt's first real token)."""
 
 
-def prefill(model: Any, prompts: list[list[int]], cache: Any, pad_id: int, device: Any) -> Prefilled:
+def prefill(model: Any, prompts: list[list[int]], cache: Any, pad_id: int, device: Any,
+            students: list[int] | None = None, rows: Any = None) -> Prefilled:
     """Run ``prompts`` through ``model`` into ``cache``, sharing the prefix they all have in common.
 
     With two or more prompts sharing at least :data:`SHARED_PREFIX_MIN` tokens,
@@ -140,6 +141,12 @@ def prefill(model: Any, prompts: list[list[int]], cache: Any, pad_id: int, devic
     prompts run left-padded in one pass.  Either way the result is the same
     computation as running each prompt alone; gradients flow through the
     shared prefix when called outside ``no_grad``.
+
+    Student adapters (``soar.engines.lora``): ``rows`` is the model's
+    ``RowStudents`` and ``students[i]`` the student of prompt ``i``; the shared
+    prefix then runs once per distinct student (their adapters differ), and
+    ``rows.index`` is set for every call (``students`` None: adapters off) and
+    put back afterwards.
     """
     shared = 0
     if len(prompts) > 1:
@@ -149,11 +156,28 @@ def prefill(model: Any, prompts: list[list[int]], cache: Any, pad_id: int, devic
         if shared < SHARED_PREFIX_MIN:
             shared = 0
     kw = cache_kwarg(model)
-    if shared:
-        head = torch.tensor([prompts[0][:shared]], device=device)
-        model(input_ids=head, attention_mask=torch.ones_like(head), position_ids=torch.arange(shared, device=device)[None],
-              **{kw: cache}, use_cache=True, logits_to_keep=1)
-        cache.batch_select_indices(torch.zeros(len(prompts), dtype=torch.long, device=device))
+    previous = rows.index if rows is not None else None
+    try:
+        if shared:
+            heads = sorted(set(students)) if students is not None else [0]
+            head = torch.tensor([prompts[0][:shared]] * len(heads), device=device)
+            if rows is not None:
+                rows.index = torch.tensor(heads, device=device) if students is not None else None
+            model(input_ids=head, attention_mask=torch.ones_like(head),
+                  position_ids=torch.arange(shared, device=device)[None].expand(len(heads), -1),
+                  **{kw: cache}, use_cache=True, logits_to_keep=1)
+            spread = [heads.index(s) for s in students] if students is not None else [0] * len(prompts)
+            cache.batch_select_indices(torch.tensor(spread, dtype=torch.long, device=device))
+        if rows is not None:
+            rows.index = torch.tensor(students, device=device) if students is not None else None
+        return _prefill_suffixes(model, prompts, shared, cache, pad_id, device, kw)
+    finally:
+        if rows is not None:
+            rows.index = previous
+
+
+def _prefill_suffixes(model: Any, prompts: list[list[int]], shared: int, cache: Any, pad_id: int, device: Any,
+                      kw: str) -> Prefilled:
     suffixes = [p[shared:] for p in prompts]
     width = max(len(s) for s in suffixes)
     ids = torch.tensor([[pad_id] * (width - len(s)) + s for s in suffixes], device=device)
@@ -175,18 +199,38 @@ class Decoded:
 @torch.inference_mode()
 def decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int], *, max_new_tokens: int,
            temperature: float, top_p: float, greedy: bool, stop: tuple[str, ...], eos_ids: set[int],
-           pad_id: int, rng: torch.Generator | None) -> list[Decoded]:
-    """Sample one continuation per entry of ``rows`` (an index into ``prompts``)."""
+           pad_id: int, rng: torch.Generator | None, students: list[int] | None = None) -> list[Decoded]:
+    """Sample one continuation per entry of ``rows`` (an index into ``prompts``); ``students[i]``: the student
+    adapter prompt ``i`` runs through (a model with ``soar.engines.lora`` adapters), None for a plain model."""
+    from soar.engines.lora import student_rows
+
+    holder = student_rows(model) if students is not None else None
+    if holder is None:
+        return _decode(model, tokenizer, prompts, rows, max_new_tokens, temperature, top_p, greedy, stop, eos_ids,
+                       pad_id, rng, None, None)
+    previous = holder.index
+    try:
+        return _decode(model, tokenizer, prompts, rows, max_new_tokens, temperature, top_p, greedy, stop, eos_ids,
+                       pad_id, rng, students, holder)
+    finally:
+        holder.index = previous
+
+
+def _decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int], max_new_tokens: int,
+            temperature: float, top_p: float, greedy: bool, stop: tuple[str, ...], eos_ids: set[int], pad_id: int,
+            rng: torch.Generator | None, students: list[int] | None, holder: Any) -> list[Decoded]:
     device = next(model.parameters()).device
     capacity = max(len(p) for p in prompts) + max_new_tokens  # >= the prefilled width, shared prefix or not
     cache = BufferCache(model.config.get_text_config().num_hidden_layers, capacity)
     kw = cache_kwarg(model)
-    first = prefill(model, prompts, cache, pad_id, device)  # each distinct prompt once, a shared prefix once
+    first = prefill(model, prompts, cache, pad_id, device, students, holder)  # each distinct prompt once, a shared prefix once
     width = first.attention.shape[1]
     mask = torch.zeros(len(prompts), capacity, dtype=torch.long, device=device)
     mask[:, :width] = first.attention
     select = torch.tensor(rows, device=device)
     cache.batch_select_indices(select)
+    if holder is not None:
+        holder.index = torch.tensor(students, device=device)[select]
     logits, mask, position = first.logits[:, -1][select], mask[select], first.positions[:, -1][select]
     del first
 
@@ -214,6 +258,8 @@ def decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int]
             cache.batch_select_indices(index)
             tokens, mask, position = tokens[index], mask[index], position[index]
             alive = [alive[row] for row in keep]
+            if holder is not None:
+                holder.index = holder.index[index]
         mask[:, length] = 1
         length += 1
         position = position + 1

@@ -1,49 +1,20 @@
-"""Generation behind one small interface, and its transformers implementation.
+"""The transformers implementation of the :class:`~soar.engines.base.Generator` contract, and the one place
+that builds a generator from config.
 
-``Generator.generate(prompts, n, sampling)`` returns, for every prompt, ``n``
-:class:`Completion` records (text, generated token ids, per-token log-probs
-under the unmodified policy, i.e. temperature 1).  Implementations: ``hf``
-(here: transformers with KV cache, left padding, batching by prompt length) and
-``vllm`` (optional extra).  Prompts are already rendered (chat template applied).
+Implementations: ``hf`` (here: transformers with KV cache, left padding,
+batching by prompt length) and ``vllm`` (optional extra,
+``soar.engines.vllm_generator``).  Prompts are already rendered (chat template
+applied).  The contract's types live in ``soar.engines.base`` and are
+re-exported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from soar.engines.base import Completion, Generator, SamplingParams, WeightUpdate
 
-@dataclass(frozen=True)
-class SamplingParams:
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 256
-    stop: tuple[str, ...] = ()
-    """Generation of a sequence ends after any of these strings (kept in the text)."""
-    greedy: bool = False
-    seed: int | None = None
-    ignore_eos: bool = False
-    """Keep sampling past EOS up to ``max_new_tokens`` (benchmarks: a fixed amount of work)."""
-
-
-@dataclass
-class Completion:
-    prompt_index: int
-    text: str
-    token_ids: list[int]
-    logprobs: list[float] = field(default_factory=list)
-    finish_reason: str = "length"
-    """``stop`` (EOS or a stop string) or ``length`` (hit max_new_tokens).
-
-    ``text`` ends at the first stop string; ``token_ids`` keep the whole token that
-    contained it (a stop ``}`` can sit inside a ``}}`` token), so code that needs
-    text and ids to agree decodes ``token_ids`` itself (see ``soar.loops.teacher``)."""
-
-
-class Generator(Protocol):
-    def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[Completion]]: ...
-
-    def generate_tokens(self, prompt_ids: list[list[int]], n: int, sampling: SamplingParams) -> list[list[Completion]]: ...
+__all__ = ["Completion", "Generator", "HFGenerator", "SamplingParams", "WeightUpdate", "build_generator"]
 
 
 class HFGenerator:
@@ -88,17 +59,45 @@ class HFGenerator:
                 copy_.copy_(param)
         return self._cast
 
+    def update_weights(self, update: WeightUpdate) -> None:
+        """Copy ``update``'s tensors into the sampled module by name (full weights, or the PEFT adapter of a
+        PEFT-wrapped module); a tensor that already is the module's parameter (a trainer sharing the module)
+        is skipped.  Every name must exist with its shape."""
+        import torch
+
+        from soar.errors import SoarError
+
+        if update.kind == "adapter" and not update.tensors:
+            raise SoarError("HFGenerator takes an adapter as tensors, not a saved folder")
+        params = dict(self.model.named_parameters())
+        unknown = sorted(n for n, t in update.tensors.items() if n not in params or params[n].shape != t.shape)
+        if unknown:
+            raise SoarError(f"weight update does not fit this model: {len(unknown)} names unknown or of another "
+                            f"shape, e.g. {unknown[:2]}")
+        with torch.no_grad():
+            for name, tensor in update.tensors.items():
+                if params[name] is not tensor:
+                    params[name].copy_(tensor)
+
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[Completion]]:
         encoded = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
         return self.generate_tokens(encoded, n, sampling)
 
-    def generate_tokens(self, prompt_ids: list[list[int]], n: int, sampling: SamplingParams) -> list[list[Completion]]:
-        """:meth:`generate` on prompts given as token ids (exactly the context the trainer will see)."""
+    def generate_tokens(self, prompt_ids: list[list[int]], n: int, sampling: SamplingParams,
+                        students: list[int] | None = None) -> list[list[Completion]]:
+        """:meth:`generate` on prompts given as token ids (exactly the context the trainer will see).
+
+        ``students[i]``: the student adapter prompt ``i`` is sampled through, for a model with
+        ``soar.engines.lora`` adapters (many students in one batch); None for a plain model."""
         import torch
 
         greedy = sampling.greedy or sampling.temperature == 0
         draws = 1 if greedy else n
-        jobs = sorted(((i, s) for i in range(len(prompt_ids)) for s in range(draws)), key=lambda job: (len(prompt_ids[job[0]]), prompt_ids[job[0]]))
+        owner = students if students is not None else [0] * len(prompt_ids)
+        # by length (little padding); with students, by student first, so a batch's rows come in blocks of one
+        # student each (the adapters then run as one batched matmul; soar.engines.lora.RowStudents)
+        jobs = sorted(((i, s) for i in range(len(prompt_ids)) for s in range(draws)),
+                      key=lambda job: (owner[job[0]], len(prompt_ids[job[0]]), prompt_ids[job[0]]))
         out: list[list[Completion]] = [[] for _ in prompt_ids]
         device = next(self.model.parameters()).device
         rng = torch.Generator(device=device).manual_seed(sampling.seed) if sampling.seed is not None else None
@@ -108,9 +107,10 @@ class HFGenerator:
         try:
             for start in range(0, len(jobs), self.batch_size):
                 chunk = [index for index, _ in jobs[start:start + self.batch_size]]
-                distinct: dict[tuple[int, ...], int] = {}  # identical prompts are prefilled once
-                rows = [distinct.setdefault(tuple(prompt_ids[i]), len(distinct)) for i in chunk]
-                batch = self._batch(model, [list(p) for p in distinct], rows, sampling, greedy, rng)
+                distinct: dict[tuple[int, tuple[int, ...]], int] = {}  # identical prompts of a student: prefilled once
+                rows = [distinct.setdefault((owner[i], tuple(prompt_ids[i])), len(distinct)) for i in chunk]
+                batch = self._batch(model, [list(p) for _, p in distinct], rows, sampling, greedy, rng,
+                                    [s for s, _ in distinct] if students is not None else None)
                 for index, completion in zip(chunk, batch):
                     completion.prompt_index = index
                     out[index].extend([_copy(completion) for _ in range(n)] if greedy else [completion])
@@ -120,14 +120,14 @@ class HFGenerator:
         return out
 
     def _batch(self, model: Any, prompt_ids: list[list[int]], rows: list[int], sampling: SamplingParams, greedy: bool,
-               rng: Any) -> list[Completion]:
+               rng: Any, students: list[int] | None = None) -> list[Completion]:
         from soar.engines.decoding import decode
 
         tok = self.tokenizer
         decoded = decode(model, tok, prompt_ids, rows, max_new_tokens=sampling.max_new_tokens,
                          temperature=sampling.temperature, top_p=sampling.top_p, greedy=greedy,
                          stop=tuple(sampling.stop), eos_ids=set() if sampling.ignore_eos else set(_eos_ids(model, tok)), pad_id=tok.pad_token_id,
-                         rng=rng)
+                         rng=rng, students=students)
         completions = []
         for d in decoded:
             text = tok.decode(d.token_ids, skip_special_tokens=True)

@@ -50,7 +50,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from soar.engines.generation import Completion, SamplingParams
+from soar.engines.base import Completion, SamplingParams, WeightUpdate
 from soar.errors import SoarError
 
 Weights = Mapping[str, Any] | Iterable[tuple[str, Any]]
@@ -135,6 +135,16 @@ class VLLMGenerator:
         )
 
     # -- weight refresh ------------------------------------------------------
+    def update_weights(self, update: WeightUpdate) -> None:
+        """The :class:`~soar.engines.base.Generator` contract: full tensors go through :meth:`load_weights`;
+        an adapter must come as a saved PEFT folder (vLLM loads adapters from disk) and goes to :meth:`set_lora`."""
+        if update.kind == "full":
+            self.load_weights(update.tensors)
+        elif update.path is not None:
+            self.set_lora(update.path)
+        else:
+            raise SoarError("the vllm generator loads a LoRA adapter from a saved PEFT folder: give WeightUpdate.path")
+
     def load_weights(self, named_tensors: Weights) -> None:
         """Copy full-model weights (``named_parameters()`` or a state dict) into the engine, in place.
 

@@ -114,7 +114,10 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     precision = compute_dtype(cfg.model)
     if promoted is not None:  # PS: inference only
         trainer = None
-        model = load_trained(model, cfg.student, load_part(promoted[0], "student"))
+        # batched LoRA runs keep the promoted student as full weights (every promoted adapter merged in)
+        as_saved = dataclasses.replace(cfg.student, finetune="full") if promoted[1].get("weights") == "full" \
+            else cfg.student
+        model = load_trained(model, as_saved, load_part(promoted[0], "student"))
         console.print(f"PS: promoted student {promoted[1]['stage']} of {promoted_run} (step {promoted[1]['step']}, "
                       f"hard-train accuracy {promoted[1]['train_accuracy']:.3f})")
     else:

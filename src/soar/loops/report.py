@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from soar.errors import SoarError
+from soar.types import StepRecord
 
 
 def classify(paths: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -79,10 +80,13 @@ def _read_json(path: Path) -> Any:
         raise SoarError(f"{path}: cannot be read as JSON ({exc})") from None
 
 
-def _metrics(run: Path) -> list[dict[str, Any]]:
+def _metrics(run: Path) -> list[StepRecord]:
     from soar.loops.run_dir import RunDir
 
-    records = RunDir(run).read("metrics.jsonl", lenient=True)
+    try:
+        records = [StepRecord.from_dict(r) for r in RunDir(run).read("metrics.jsonl", lenient=True)]
+    except TypeError as exc:  # a required field missing: not a record soar train wrote
+        raise SoarError(f"{run / 'metrics.jsonl'}: not an outer-step record ({exc})") from None
     if not records:
         raise SoarError(f"{run / 'metrics.jsonl'}: no finished outer step to report")
     return records
@@ -187,22 +191,22 @@ def _outer_steps_axis(ax: Any) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _teacher_rewards(runs: list[tuple[Path, list[dict[str, Any]]]], path: Path) -> Path:
+def _teacher_rewards(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
     plt = _pyplot()
     fig, axes = plt.subplots(len(runs), 1, figsize=(8, 3.2 * len(runs)), squeeze=False)
     for ax, (run, records) in zip(axes[:, 0], runs):
-        steps = [r["step"] for r in records]
-        mean = [r["mean_reward"] for r in records]
-        avg = [r["moving_average"] for r in records]
+        steps = [r.step for r in records]
+        mean = [r.mean_reward for r in records]
+        avg = [r.moving_average for r in records]
         ax.plot(steps, mean, "o-", color="tab:blue", ms=3, lw=1, label="mean teacher reward")
         ax.plot(steps, avg, "-", color="tab:orange", lw=2, label="moving average")
         tau = _tau(run)
         if tau is not None:
             ax.axhline(tau, color="gray", ls=":", lw=1, label=f"tau = {tau:g}")
-        promoted = [r for r in records if r["promoted"]]
+        promoted = [r for r in records if r.promoted]
         for r in promoted:
-            ax.axvline(r["step"], color="tab:green", ls="--", lw=1)
-            ax.annotate(f"promotion {r['stage']}", (r["step"], 1), xycoords=("data", "axes fraction"), rotation=90,
+            ax.axvline(r.step, color="tab:green", ls="--", lw=1)
+            ax.annotate(f"promotion {r.stage}", (r.step, 1), xycoords=("data", "axes fraction"), rotation=90,
                         va="top", ha="right", fontsize=7, color="tab:green")
         _label_end(ax, steps, avg, "moving avg", "tab:orange")
         ax.set_title(f"{run.name}: teacher reward ({len(promoted)} promotions)", fontsize=10)
@@ -225,12 +229,12 @@ def _tau(run: Path) -> float | None:
         return None
 
 
-def _acceptance(runs: list[tuple[Path, list[dict[str, Any]]]], path: Path) -> Path:
+def _acceptance(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.2))
     for i, (run, records) in enumerate(runs):
         color = f"C{i}"
-        steps, rates = [r["step"] for r in records], [r["acceptance_rate"] for r in records]
+        steps, rates = [r.step for r in records], [r.acceptance_rate for r in records]
         ax.plot(steps, rates, "o-", ms=3, color=color, label=run.name)
         _label_end(ax, steps, rates, run.name, color)
     ax.set_ylim(0, 1.05)

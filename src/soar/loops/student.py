@@ -1,104 +1,107 @@
-"""The inner loop: train a copy of the baseline student on one synthetic dataset, score it on Q_R.
+"""The inner loop: train copies of the baseline student on synthetic datasets, score them on Q_R.
 
-``StudentJob`` and ``StudentResult`` are plain, serialisable records (no
-tensors, no engines), so a pool can ship jobs to other processes or machines;
-:class:`InProcessStudentPool` runs them one after another on one engine: each
-job restores the baseline snapshot (no reload, no new engine), trains
-``steps`` RLOO steps on its dataset, and is scored by greedy accuracy on the
-reward questions (Section 3.2, B.6).
+A *student worker* owns one engine (model, trainer, generator) and the
+verifier, holds the baseline, and runs jobs; pools (``soar.distributed.pool``)
+hand it :class:`~soar.types.StudentJob` lists, in this process or on Ray
+workers.  Two workers:
+
+* :class:`SequentialWorker`: one student at a time on a
+  :class:`~soar.engines.trainer.PolicyTrainer` (full fine-tuning, or a PEFT
+  LoRA adapter): each job restores the baseline snapshot (no reload, no new
+  engine), trains, is scored.
+* :class:`BatchedLoRAWorker`: up to ``compute.student_batch`` LoRA students at
+  once on :class:`~soar.engines.lora.BatchedLoRATrainer`: their sampling,
+  log-probs, backward and AdamW steps run in shared batches over one base
+  model, and they are scored on Q_R in one greedy batch.
 
 Inner RLOO step (3.3, Table 3 student column): ``student.batch_size``
 questions of the dataset (a seeded shuffle, cycled), ``student.group_size``
 samples each with the student prompt, the B.3 reward against the teacher's
 answer, leave-one-out advantages per question, one optimiser step (cosine over
-the job's steps).
+the job's steps).  A student is scored by greedy accuracy on the reward
+questions (Section 3.2, B.6).
 
 Choices where the paper is silent:
 
 * The student's KL reference is the baseline it started from (the promoted
-  student after a promotion); in LoRA mode it stays the base model.
+  student after a promotion).  PEFT LoRA students (sequential) keep the base
+  model as reference and the promoted adapter as their start; batched LoRA
+  students merge the promoted adapter into the base, which becomes start and
+  reference (the issue's reading; a fresh adapter has ``B = 0``).
 * Promotion uses the chosen student's weights as they were measured, never a
-  re-run: after each job the pool keeps the student's trainable weights on the
-  CPU while :class:`~soar.algo.promotion.PromotionCandidates` says it could
-  still be the one promoted (at most the students of an unfinished dataset
-  plus one: r + 1 copies in this sequential pool) and drops the rest.
-  ``promote`` puts the kept weights in place and scores them again on Q_R; the
-  re-check is recorded, so any difference (GPU non-determinism) is visible.
+  re-run: a worker returns each student's trainable weights (on the CPU) with
+  its result, and the pool keeps them while
+  :class:`~soar.algo.promotion.PromotionCandidates` says they could still be
+  chosen.  ``adopt`` puts them in place and the pool scores them again on Q_R;
+  the re-check is recorded, so any difference (GPU non-determinism) shows.
+* Batched students share one sampling random stream per batch (seeded from
+  the batch's jobs), so a student's samples depend on which students share its
+  batch; the same jobs in the same batches give the same results (that is what
+  the Ray pool's equality with the in-process pool rests on).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from soar.algo.promotion import PromotionCandidates
 from soar.algo.rloo import leave_one_out_advantages
 from soar.algo.seeds import derive_seed
 from soar.config import SoarConfig
 from soar.data.prompts import student_prompt
+from soar.engines.base import SamplingParams
 from soar.engines.evaluation import greedy_accuracy, sampled_correct
-from soar.engines.generation import HFGenerator, SamplingParams
 from soar.engines.trainer import PolicyTrainer, Rollouts
-from soar.math.verify import Verifier
-from soar.types import Problem
+from soar.math.verify import PAPER_CORRECT, Verifier
+from soar.types import Problem, StudentJob, StudentPool, StudentResult
+
+__all__ = ["BatchedLoRAWorker", "SequentialWorker", "StudentJob", "StudentPool", "StudentResult", "StudentWorker",
+           "build_worker", "rloo_step"]
 
 
-@dataclass(frozen=True)
-class StudentJob:
-    job_id: str
-    baseline: int
-    """Version (promotion stage) of the baseline the student starts from."""
-    dataset: list[dict[str, Any]]
-    """The synthetic QA pairs X_k, as ``Problem.to_dict()`` records."""
-    reward_questions: list[dict[str, Any]]
-    """Q_R, as ``Problem.to_dict()`` records."""
-    seed: int
-    steps: int
-    dataset_index: int = 0
-    """k: which of the step's B*g datasets the job trains on."""
-    student_index: int = 0
-    """j: which of the dataset's r students this is."""
+class StudentWorker(Protocol):
+    """One engine's worth of students; what a pool drives (in this process or inside a Ray actor)."""
 
-
-@dataclass
-class StudentResult:
-    job_id: str
-    accuracy: float
-    correct: list[int]
-    train_rewards: list[float] = field(default_factory=list)
-    """Mean B.3 reward of the student's samples at each inner step."""
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    tokens: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class StudentPool(Protocol):
     baseline_version: int
+    weights_format: str
 
-    def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult: ...
+    def evaluate(self, job_id: str, questions: list[dict[str, Any]]) -> StudentResult: ...
 
-    def run(self, jobs: list[StudentJob], baseline_accuracy: float,
-            progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]: ...
+    def train(self, jobs: list[StudentJob]) -> list[tuple[StudentResult, dict[str, Any]]]: ...
 
     def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]: ...
 
-    def promote(self, job: StudentJob) -> StudentResult: ...
+    def adopt(self, weights: dict[str, Any]) -> None: ...
 
-    def state_dict(self) -> dict[str, Any]: ...
+    def baseline_weights(self) -> dict[str, Any]: ...
 
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def baseline_state(self) -> dict[str, Any]: ...
+
+    def load_baseline_state(self, state: dict[str, Any]) -> None: ...
 
 
-class InProcessStudentPool:
-    """Every student on one engine in this process, one after another."""
+def build_worker(cfg: SoarConfig, model: Any, tokenizer: Any, verifier: Verifier, compute_dtype: Any = None
+                 ) -> StudentWorker:
+    """The worker ``cfg`` asks for: batched LoRA students when ``compute.student_batch`` > 1, else sequential."""
+    if cfg.compute.student_batch > 1:
+        return BatchedLoRAWorker(model, tokenizer, cfg, verifier, compute_dtype)
+    return SequentialWorker(model, tokenizer, cfg, verifier, compute_dtype)
+
+
+def _picks(dataset: list[Problem], seed: int, step: int, size: int) -> list[Problem]:
+    """The ``size`` questions of inner step ``step``: a shuffle seeded by the job, cycled."""
+    order = list(range(len(dataset)))
+    random.Random(seed).shuffle(order)
+    return [dataset[order[(step * size + i) % len(order)]] for i in range(size)]
+
+
+class SequentialWorker:
+    """Every student on one :class:`PolicyTrainer`, one after another."""
 
     def __init__(self, model: Any, tokenizer: Any, cfg: SoarConfig, verifier: Verifier, compute_dtype: Any = None) -> None:
+        from soar.engines.generation import HFGenerator
+
         self.cfg, self.tokenizer, self.verifier = cfg, tokenizer, verifier
         self.trainer = PolicyTrainer(model, cfg.student, cfg.inner.steps, tokenizer.pad_token_id,
                                      compute_dtype=compute_dtype)
@@ -106,28 +109,15 @@ class InProcessStudentPool:
                                      compute_dtype=compute_dtype)
         self.baseline = self.trainer.snapshot()
         self.baseline_version = 0
-        self.kept: dict[tuple[int, int], tuple[str, dict[str, Any]]] = {}
-        """Trained students that may still be promoted: (k, j) -> (job id, trainable weights on the CPU)."""
+        self.weights_format = "adapter" if cfg.student.finetune == "lora" else "full"
 
-    def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult:
+    def evaluate(self, job_id: str, questions: list[dict[str, Any]]) -> StudentResult:
+        """The baseline's greedy accuracy on ``questions``."""
         self.trainer.restore(self.baseline)
-        return self._evaluate("baseline", reward_questions)
+        return self._evaluate(job_id, questions)
 
-    def run(self, jobs: list[StudentJob], baseline_accuracy: float,
-            progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]:
-        """Train and score ``jobs`` one after another, keeping the weights of every student the promotion rule
-        may still choose (R_kj = accuracy - ``baseline_accuracy``: the numbers the rule itself sees)."""
-        results, self.kept = [], {}
-        candidates = PromotionCandidates(self.cfg.inner.repeats)
-        for job in jobs:
-            result = self._train_and_evaluate(job)
-            results.append(result)
-            self.kept[(job.dataset_index, job.student_index)] = (job.job_id, self.trainer.snapshot(device="cpu"))
-            for key in candidates.add(job.dataset_index, job.student_index, result.accuracy - baseline_accuracy):
-                self.kept.pop(key, None)
-            if progress:
-                progress(result)
-        return results
+    def train(self, jobs: list[StudentJob]) -> list[tuple[StudentResult, dict[str, Any]]]:
+        return [self._train_one(job) for job in jobs]
 
     def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
         """The baseline's sampled success rate on each question of ``dataset`` (learnability, B.4)."""
@@ -139,52 +129,49 @@ class InProcessStudentPool:
                                  require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
         return [c / samples for c in scored.correct]
 
-    def promote(self, job: StudentJob) -> StudentResult:
-        """Make ``job``'s trained student, as it was measured, the new baseline (and KL reference); returns its
-        accuracy on the job's Q_R scored again after loading (the re-check)."""
-        kept = self.kept.get((job.dataset_index, job.student_index))
-        if kept is None or kept[0] != job.job_id:
-            raise RuntimeError(f"student {job.job_id} was not kept; the pool keeps only the students the promotion "
-                               f"rule can still choose ({sorted(name for name, _ in self.kept.values())})")
-        self.trainer.restore(kept[1])
-        self.kept = {}
+    def adopt(self, weights: dict[str, Any]) -> None:
+        """A promoted student's weights become the baseline (and, full fine-tuning, the KL reference)."""
+        self.trainer.restore(weights)
         self.baseline = self.trainer.snapshot()
         self.baseline_version += 1
         self.trainer.set_reference_to_current()
-        return self._evaluate(f"{job.job_id}-recheck", job.reward_questions)
 
-    def state_dict(self) -> dict[str, Any]:
+    def baseline_weights(self) -> dict[str, Any]:
+        return self.baseline
+
+    def baseline_state(self) -> dict[str, Any]:
         return {"weights": self.baseline, "version": self.baseline_version}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_baseline_state(self, state: dict[str, Any]) -> None:
+        if "weights" not in state:
+            from soar.errors import SoarError
+
+            raise SoarError("this checkpoint holds batched-LoRA students (compute.student_batch > 1); resume it "
+                            "with the run's own config")
         self.baseline = {k: v.clone() for k, v in state["weights"].items()}
         self.baseline_version = int(state["version"])
         self.trainer.restore(self.baseline)
         self.trainer.set_reference_to_current()
 
-    # -- one student -----------------------------------------------------------
-    def _train_and_evaluate(self, job: StudentJob) -> StudentResult:
+    def _train_one(self, job: StudentJob) -> tuple[StudentResult, dict[str, Any]]:
         import torch
 
-        if job.baseline != self.baseline_version:
-            raise ValueError(f"job {job.job_id} wants baseline {job.baseline}, the pool holds {self.baseline_version}")
+        _check_version(job, self.baseline_version)
         started = time.perf_counter()
         self.trainer.restore(self.baseline, total_steps=job.steps)
         torch.manual_seed(job.seed)
         dataset = [Problem.from_dict(d) for d in job.dataset]
-        order = list(range(len(dataset)))
-        random.Random(job.seed).shuffle(order)
-        per_step, tokens, size = [], 0, self.cfg.student.batch_size
+        per_step, tokens = [], 0
         for step in range(job.steps):
-            picks = [dataset[order[(step * size + i) % len(order)]] for i in range(size)]
-            reward, used = rloo_step(self.trainer, self.generator, self.tokenizer, self.verifier, picks, self.cfg,
+            reward, used = rloo_step(self.trainer, self.generator, self.tokenizer, self.verifier,
+                                     _picks(dataset, job.seed, step, self.cfg.student.batch_size), self.cfg,
                                      seed=derive_seed(job.seed, "inner_step", step))
             per_step.append(reward)
             tokens += used
         train_seconds = time.perf_counter() - started
         result = self._evaluate(job.job_id, job.reward_questions)
         result.train_rewards, result.train_seconds, result.tokens = per_step, train_seconds, tokens
-        return result
+        return result, self.trainer.snapshot(device="cpu")
 
     def _evaluate(self, job_id: str, reward_questions: list[dict[str, Any]]) -> StudentResult:
         started = time.perf_counter()
@@ -194,7 +181,164 @@ class InProcessStudentPool:
         return StudentResult(job_id, scored.accuracy, scored.correct, eval_seconds=time.perf_counter() - started)
 
 
-def rloo_step(trainer: PolicyTrainer, generator: HFGenerator, tokenizer: Any, verifier: Verifier,
+class BatchedLoRAWorker:
+    """Up to ``compute.student_batch`` LoRA students trained and scored together over one base model."""
+
+    weights_format = "full"  # the baseline is the base model with every promoted adapter merged in
+
+    def __init__(self, model: Any, tokenizer: Any, cfg: SoarConfig, verifier: Verifier, compute_dtype: Any = None) -> None:
+        from soar.engines.generation import HFGenerator
+        from soar.engines.lora import BatchedLoRATrainer
+
+        if cfg.student.finetune != "lora":
+            from soar.errors import ConfigError
+
+            raise ConfigError("compute.student_batch > 1 trains LoRA students: set student.finetune: lora")
+        self.cfg, self.tokenizer, self.verifier = cfg, tokenizer, verifier
+        self.engine = BatchedLoRATrainer(model, cfg.student, cfg.compute.student_batch, tokenizer.pad_token_id,
+                                         seed=derive_seed(cfg.compute.seed, "lora_init"), compute_dtype=compute_dtype)
+        self.generator = HFGenerator(self.engine.model, tokenizer, batch_size=cfg.compute.generation_batch_size,
+                                     compute_dtype=compute_dtype)
+        self.merges: list[dict[str, Any]] = []
+        self.baseline_version = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.engine.capacity
+
+    def evaluate(self, job_id: str, questions: list[dict[str, Any]]) -> StudentResult:
+        """The baseline's (the base model's, adapters off) greedy accuracy on ``questions``."""
+        started = time.perf_counter()
+        scored = greedy_accuracy(self.generator, self.tokenizer, [Problem.from_dict(d) for d in questions],
+                                 self.verifier, max_new_tokens=self.cfg.student.max_new_tokens,
+                                 require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
+        return StudentResult(job_id, scored.accuracy, scored.correct, eval_seconds=time.perf_counter() - started)
+
+    def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
+        s = self.cfg.student
+        scored = sampled_correct(self.generator, self.tokenizer, [Problem.from_dict(d) for d in dataset], self.verifier,
+                                 n=samples, sampling=SamplingParams(temperature=s.temperature, top_p=s.top_p,
+                                                                    max_new_tokens=s.max_new_tokens, seed=seed),
+                                 require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
+        return [c / samples for c in scored.correct]
+
+    def train(self, jobs: list[StudentJob]) -> list[tuple[StudentResult, dict[str, Any]]]:
+        """Train ``jobs`` in batches of at most ``compute.student_batch``; each result with its adapter."""
+        out = []
+        for start in range(0, len(jobs), self.capacity):
+            out.extend(self._train_batch(jobs[start:start + self.capacity]))
+        return out
+
+    def _train_batch(self, jobs: list[StudentJob]) -> list[tuple[StudentResult, dict[str, Any]]]:
+        import torch
+
+        for job in jobs:
+            _check_version(job, self.baseline_version)
+        steps = {job.steps for job in jobs}
+        if len(steps) != 1:
+            raise ValueError(f"a batch of students trains one number of steps, got {sorted(steps)}")
+        total = steps.pop()
+        started = time.perf_counter()
+        n, s, tok = len(jobs), self.cfg.student, self.tokenizer
+        self.engine.begin(n, total)
+        batch_seed = derive_seed(jobs[0].seed, "batch", *[job.seed for job in jobs])
+        torch.manual_seed(batch_seed)
+        datasets = [[Problem.from_dict(d) for d in job.dataset] for job in jobs]
+        per_step: list[list[float]] = [[] for _ in jobs]
+        tokens = [0] * n
+        for step in range(total):
+            picks = [_picks(datasets[i], job.seed, step, s.batch_size) for i, job in enumerate(jobs)]
+            prompt_ids = [tok(student_prompt(p.question, tok), add_special_tokens=False)["input_ids"]
+                          for row in picks for p in row]
+            owners = [i for i, row in enumerate(picks) for _ in row]
+            sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
+                                      seed=derive_seed(batch_seed, "inner_step", step))
+            # fresh students are all the base model exactly: sample them together with adapters off
+            groups = self.generator.generate_tokens(prompt_ids, s.group_size, sampling,
+                                                    students=None if self.engine.fresh else owners)
+            texts = [c.text for g in groups for c in g]
+            golds = [p.answer for row in picks for p in row for _ in range(s.group_size)]
+            flat = self.verifier.math_rewards(texts, golds, require_boxed=self.cfg.reward.require_boxed,
+                                              kind=self.cfg.reward.kind)
+            rollouts: list[Rollouts | None] = []
+            at = 0
+            for i, row in enumerate(picks):
+                width = len(row) * s.group_size
+                rewards = flat[at:at + width]
+                advantages = leave_one_out_advantages([rewards[q * s.group_size:(q + 1) * s.group_size]
+                                                       for q in range(len(row))])
+                student_groups = groups[at // s.group_size:(at + width) // s.group_size]
+                completions = [c for g in student_groups for c in g]
+                rollouts.append(Rollouts([prompt_ids[c.prompt_index] for c in completions],
+                                         [c.token_ids for c in completions], [a for r in advantages for a in r]))
+                per_step[i].append(sum(rewards) / len(rewards))
+                tokens[i] += sum(len(c.token_ids) for c in completions)
+                at += width
+            self.engine.step(rollouts)
+        train_seconds = time.perf_counter() - started
+        results = self._score(jobs)
+        out = []
+        for i, (job, result) in enumerate(zip(jobs, results)):
+            result.train_rewards, result.train_seconds, result.tokens = per_step[i], train_seconds / n, tokens[i]
+            out.append((result, {"adapter": self.engine.adapter(i)}))
+        return out
+
+    def _score(self, jobs: list[StudentJob]) -> list[StudentResult]:
+        """Every student of the batch, greedy on its own Q_R, in one generation."""
+        started = time.perf_counter()
+        tok = self.tokenizer
+        questions = [[Problem.from_dict(d) for d in job.reward_questions] for job in jobs]
+        prompt_ids = [tok(student_prompt(p.question, tok), add_special_tokens=False)["input_ids"]
+                      for qs in questions for p in qs]
+        owners = [i for i, qs in enumerate(questions) for _ in qs]
+        groups = self.generator.generate_tokens(prompt_ids, 1, SamplingParams(max_new_tokens=self.cfg.student.max_new_tokens,
+                                                                              greedy=True), students=owners)
+        rewards = self.verifier.math_rewards([g[0].text for g in groups], [p.answer for qs in questions for p in qs],
+                                             require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
+        full = 1.0 if self.cfg.reward.kind == "binary" else PAPER_CORRECT
+        seconds = (time.perf_counter() - started) / len(jobs)
+        results, at = [], 0
+        for job, qs in zip(jobs, questions):
+            correct = [int(r == full) for r in rewards[at:at + len(qs)]]
+            at += len(qs)
+            results.append(StudentResult(job.job_id, sum(correct) / len(correct) if correct else 0.0, correct,
+                                         eval_seconds=seconds))
+        return results
+
+    def adopt(self, weights: dict[str, Any]) -> None:
+        """Merge a promoted student's adapter into the base: the new baseline and KL reference."""
+        self.engine.merge(weights["adapter"])
+        self.merges.append(weights["adapter"])
+        self.baseline_version += 1
+
+    def baseline_weights(self) -> dict[str, Any]:
+        from soar.engines.lora import merged_weights
+
+        return merged_weights(self.engine.model)
+
+    def baseline_state(self) -> dict[str, Any]:
+        return {"merges": list(self.merges), "version": self.baseline_version}
+
+    def load_baseline_state(self, state: dict[str, Any]) -> None:
+        """Replay the run's merges on this worker's (fresh) base model."""
+        from soar.errors import SoarError
+
+        if "merges" not in state:
+            raise SoarError("this checkpoint holds one-at-a-time students (compute.student_batch 1); resume it with "
+                            "the run's own config")
+        if self.merges or self.baseline_version:
+            raise SoarError("a batched-LoRA worker loads a baseline only before its first promotion")
+        for adapter in state["merges"]:
+            self.adopt({"adapter": adapter})
+        self.baseline_version = int(state["version"])
+
+
+def _check_version(job: StudentJob, version: int) -> None:
+    if job.baseline != version:
+        raise ValueError(f"job {job.job_id} wants baseline {job.baseline}, the worker holds {version}")
+
+
+def rloo_step(trainer: PolicyTrainer, generator: Any, tokenizer: Any, verifier: Verifier,
               problems: list[Problem], cfg: SoarConfig, seed: int) -> tuple[float, int]:
     """One student RLOO step on ``problems``: ``student.group_size`` samples each (student prompt),
     B.3 rewards against their answers, leave-one-out advantages per problem, one optimiser step.

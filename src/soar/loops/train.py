@@ -29,6 +29,8 @@ from __future__ import annotations
 import copy
 import random
 import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,8 @@ from soar.data.load import load_hard_set
 from soar.data.provenance import require_provenance
 from soar.errors import ConfigError
 from soar.loops.run_dir import RunDir, format_bytes
-from soar.loops.student import InProcessStudentPool, StudentJob, StudentPool
+from soar.distributed.pool import build_pool, pool_description
+from soar.types import StepRecord, StudentJob, StudentPool
 from soar.loops.teacher import AcceptanceError, sample_teacher, teacher_update
 
 
@@ -92,15 +95,16 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
 
     started = time.perf_counter()
     model, tokenizer = load_model(cfg.model)
-    student_model = copy.deepcopy(model)
+    student_model = copy.deepcopy(model) if cfg.compute.pool == "inprocess" else None  # Ray workers load their own
     precision = compute_dtype(cfg.model)
     teacher = PolicyTrainer(model, cfg.teacher, cfg.outer_steps, tokenizer.pad_token_id, compute_dtype=precision)
     teacher_generator = build_generator(cfg.compute, teacher.model, tokenizer, compute_dtype=precision)
     console.print(f"model {cfg.model.name} loaded in {time.perf_counter() - started:.1f} s  |  weights "
                   f"{cfg.model.dtype}, matmuls {matmul_dtype_name(cfg.model)}")
 
-    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:
-        pool = InProcessStudentPool(student_model, tokenizer, cfg, verifier, compute_dtype=precision)
+    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
+            closing(build_pool(cfg, student_model, tokenizer, verifier, precision)) as pool:
+        console.print(f"students: {pool_description(cfg)}")
         promotion, first = PromotionState(), 0
         checkpoint = run.latest_checkpoint() if resume is not None else None
         if checkpoint is not None:
@@ -123,7 +127,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
             inner = progress.add_task("students", total=B * g * r)
             for step in range(first, cfg.outer_steps):
                 record, promotion = outer_step(cfg, step, hard.train, tokenizer, teacher, teacher_generator, pool,
-                                               verifier, promotion, run, progress, (drafts, inner))
+                                               verifier, promotion, run, StepBook(progress, drafts, inner))
                 every = cfg.checkpoint.teacher_every
                 if every and (step + 1) % every == 0:
                     run.save_teacher(step, teacher.snapshot(device="cpu"), cfg.checkpoint.teacher_keep)
@@ -132,7 +136,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
                                                      "rng": torch.get_rng_state()}, state)
                 if tensorboard is not None:
                     for key in ("mean_reward", "moving_average", "baseline_accuracy", "acceptance_rate"):
-                        tensorboard.add_scalar(key, record[key], step)
+                        tensorboard.add_scalar(key, getattr(record, key), step)
                     tensorboard.flush()
                 console.print(_line(record))
                 if not sizes:
@@ -149,26 +153,55 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
     return summary
 
 
+class StepBook:
+    """Bookkeeping beside an outer step: phase timers and progress bars (none of it changes what the step does)."""
+
+    def __init__(self, progress: Any, drafts_task: Any, students_task: Any) -> None:
+        self.progress, self.drafts_task, self.students_task = progress, drafts_task, students_task
+        self.times: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        clock = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[phase] = self.times.get(phase, 0.0) + time.perf_counter() - clock
+
+    def drafts(self, total: int) -> Callable[[int, int], None]:
+        self.progress.reset(self.drafts_task, total=total)
+        return lambda accepted, attempts: self.progress.update(
+            self.drafts_task, completed=accepted, description=f"teacher QA pairs ({attempts} drafts)")
+
+    def students(self, total: int) -> Callable[[Any], None]:
+        self.progress.reset(self.students_task, total=total)
+        return lambda _: self.progress.advance(self.students_task)
+
+    def seconds(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.times.items()}
+
+    def wall(self) -> float:
+        return round(time.perf_counter() - self.started, 3)
+
+
 def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, teacher: Any, teacher_generator: Any,
-               pool: StudentPool, verifier: Any, promotion: PromotionState, run: RunDir, progress: Any,
-               tasks: tuple[Any, Any]) -> tuple[dict[str, Any], PromotionState]:
+               pool: StudentPool, verifier: Any, promotion: PromotionState, run: RunDir, book: StepBook
+               ) -> tuple[StepRecord, PromotionState]:
+    """One step of Algorithm 1 (the numbered blocks); ``book`` times and shows it, ``run`` keeps its files."""
     B, g, n, r, seed = (cfg.teacher.batch_size, cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats,
                         cfg.compute.seed)
-    drafts_task, inner_task = tasks
-    times: dict[str, float] = {}
-    step_started = clock = time.perf_counter()
 
     # 1. The teacher writes B*g*n accepted QA pairs: B RLOO groups of g datasets X_k of n pairs.
-    progress.reset(drafts_task, total=B * g * n)
-    try:
-        sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, B * g * n, derive_seed(seed, "teacher", step),
-                                verifier.parseable_many, progress=lambda accepted, attempts: progress.update(
-                                    drafts_task, completed=accepted, description=f"teacher QA pairs ({attempts} drafts)"))
-    except AcceptanceError as exc:
-        raise AcceptanceError(f"{exc} To go on: raise teacher.max_attempts_factor in {run.path / 'config.yaml'}, "
-                              f"then soar train --resume {run.path}") from None
-    datasets = partition(sample.rollouts, B * g, n)
-    times["teacher_generation"] = time.perf_counter() - clock
+    with book.timed("teacher_generation"):
+        try:
+            sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, B * g * n,
+                                    derive_seed(seed, "teacher", step), verifier.parseable_many,
+                                    progress=book.drafts(B * g * n))
+        except AcceptanceError as exc:
+            raise AcceptanceError(f"{exc} To go on: raise teacher.max_attempts_factor in {run.path / 'config.yaml'}, "
+                                  f"then soar train --resume {run.path}") from None
+        datasets = partition(sample.rollouts, B * g, n)
 
     # 2. Q_R: M hard train questions; the baseline student's greedy accuracy on them, once.
     picks = random.Random(derive_seed(seed, "reward_questions", step)).sample(range(len(hard_train)),
@@ -182,68 +215,64 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
                        [rollout.pair.to_problem(f"{step}-{k}-{i}").to_dict() for i, rollout in enumerate(dataset)],
                        reward_questions, derive_seed(seed, "student", step, k // g, k % g, j), steps_now, k, j)
             for k, dataset in enumerate(datasets) for j in range(r)]
-    progress.reset(inner_task, total=len(jobs))
-    if cfg.teacher.reward == "grounded":
-        results = pool.run(jobs, baseline.accuracy, progress=lambda _: progress.advance(inner_task))
-        per_student, rewards = grounded_rewards([[res.accuracy for res in results[k * r:(k + 1) * r]]
-                                                 for k in range(B * g)], baseline.accuracy)
-    else:
-        results = []
-        rates = [pool.success_rates(job.dataset, cfg.teacher.learnability_samples,
-                                    derive_seed(seed, "learnability", step, job.dataset_index)) for job in jobs[::r]]
-        rewards = [learnability_reward(rate) for rate in rates]
-        per_student = [[reward] for reward in rewards]
-    times["student_training"] = sum(res.train_seconds for res in results)
-    times["student_evaluation"] = baseline.eval_seconds + sum(res.eval_seconds for res in results)
+    with book.timed("students"):
+        if cfg.teacher.reward == "grounded":
+            results = pool.run(jobs, baseline.accuracy, progress=book.students(len(jobs)))
+            per_student, rewards = grounded_rewards([[res.accuracy for res in results[k * r:(k + 1) * r]]
+                                                     for k in range(B * g)], baseline.accuracy)
+        else:
+            results = []
+            rates = [pool.success_rates(job.dataset, cfg.teacher.learnability_samples,
+                                        derive_seed(seed, "learnability", step, job.dataset_index)) for job in jobs[::r]]
+            rewards = [learnability_reward(rate) for rate in rates]
+            per_student = [[reward] for reward in rewards]
 
     # 4. Promotion: moving average over every dataset of the step; promote the measured median student of k*.
     enabled = cfg.promotion.enabled and cfg.teacher.reward == "grounded"
     decision, promotion = decide_promotion(promotion, per_student, cfg.promotion.tau, cfg.promotion.window, enabled)
     promoted: dict[str, Any] = {}
     if decision.promote:
-        clock = time.perf_counter()
-        chosen = jobs[decision.dataset * r + decision.student]
-        recheck = pool.promote(chosen)
-        on_train = pool.baseline_accuracy([p.to_dict() for p in hard_train])
-        promoted = {"promoted_accuracy": results[decision.dataset * r + decision.student].accuracy,
-                    "promotion_recheck_accuracy": recheck.accuracy, "promoted_train_accuracy": on_train.accuracy}
-        run.save_promoted(promotion.stage, pool.state_dict()["weights"],
-                          {"step": step, "dataset": decision.dataset, "student": decision.student, "job": chosen.job_id,
-                           "reward_accuracy": promoted["promoted_accuracy"], "recheck_accuracy": recheck.accuracy,
-                           "train_accuracy": on_train.accuracy, "train_problems": len(hard_train)})
-        run.append("promotion_questions.jsonl", [dict(q, step=step, stage=promotion.stage, dataset=decision.dataset)
-                                                 for q in chosen.dataset])
-        times["promotion"] = time.perf_counter() - clock
+        with book.timed("promotion"):
+            chosen = jobs[decision.dataset * r + decision.student]
+            recheck = pool.promote(chosen)
+            on_train = pool.baseline_accuracy([p.to_dict() for p in hard_train])
+            promoted = {"promoted_accuracy": results[decision.dataset * r + decision.student].accuracy,
+                        "promotion_recheck_accuracy": recheck.accuracy, "promoted_train_accuracy": on_train.accuracy}
+            run.save_promoted(promotion.stage, pool.baseline_weights(),
+                              {"step": step, "dataset": decision.dataset, "student": decision.student,
+                               "job": chosen.job_id, "weights": pool.weights_format,
+                               "reward_accuracy": promoted["promoted_accuracy"], "recheck_accuracy": recheck.accuracy,
+                               "train_accuracy": on_train.accuracy, "train_problems": len(hard_train)})
+            run.append("promotion_questions.jsonl", [dict(q, step=step, stage=promotion.stage,
+                                                          dataset=decision.dataset) for q in chosen.dataset])
 
     # 5. One teacher RLOO step: leave-one-out within each group, every rollout of X_k carries A_k.
-    clock = time.perf_counter()
-    stats = teacher_update(teacher, datasets, rewards, groups=B)
-    times["teacher_update"] = time.perf_counter() - clock
+    with book.timed("teacher_update"):
+        stats = teacher_update(teacher, datasets, rewards, groups=B)
 
     run.write_questions(step, [dict(rollout.pair.to_problem().to_dict(), dataset=k, group=k // g, reward=rewards[k])
                                for k, dataset in enumerate(datasets) for rollout in dataset])
-    record = {
-        "step": step, "groups": B, "rewards": rewards, "student_rewards": per_student,
-        "mean_reward": decision.mean_reward, "moving_average": decision.moving_average, "promoted": decision.promote,
-        "stage": promotion.stage, "promoted_dataset": decision.dataset, "promoted_student": decision.student,
-        "baseline_accuracy": baseline.accuracy, "student_accuracies": [res.accuracy for res in results],
-        "inner_steps": steps_now, "acceptance_rate": sample.acceptance_rate, "attempts": sample.attempts,
-        "rejections": sample.rejections, "teacher_tokens": sample.tokens,
-        "student_tokens": sum(res.tokens for res in results), "teacher_loss": stats["loss"], "teacher_kl": stats["kl"],
-        **promoted, "seconds": {k: round(v, 3) for k, v in times.items()},
-    }
-    record["step_wall"] = round(time.perf_counter() - step_started, 3)
-    run.append("metrics.jsonl", [record])
+    book.times["student_training"] = sum(res.train_seconds for res in results)
+    book.times["student_evaluation"] = baseline.eval_seconds + sum(res.eval_seconds for res in results)
+    record = StepRecord(
+        step=step, groups=B, rewards=rewards, student_rewards=per_student, mean_reward=decision.mean_reward,
+        moving_average=decision.moving_average, promoted=decision.promote, stage=promotion.stage,
+        promoted_dataset=decision.dataset, promoted_student=decision.student, baseline_accuracy=baseline.accuracy,
+        student_accuracies=[res.accuracy for res in results], inner_steps=steps_now,
+        acceptance_rate=sample.acceptance_rate, attempts=sample.attempts, rejections=sample.rejections,
+        teacher_tokens=sample.tokens, student_tokens=sum(res.tokens for res in results), teacher_loss=stats["loss"],
+        teacher_kl=stats["kl"], seconds=book.seconds(), step_wall=book.wall(), pool=getattr(pool, "name", "custom"),
+        **promoted)
+    run.append("metrics.jsonl", [record.to_dict()])
     return record, promotion
 
 
-def _line(record: dict[str, Any]) -> str:
-    rewards = " ".join(f"{x:+.3f}" for x in record["rewards"])
-    flag = f"  PROMOTED dataset {record['promoted_dataset']} -> stage {record['stage']}" if record["promoted"] else ""
-    seconds = record["step_wall"]
-    return (f"step {record['step']:>4}  R_k [{rewards}]  mean {record['mean_reward']:+.3f}  avg "
-            f"{record['moving_average']:+.3f}  baseline acc {record['baseline_accuracy']:.3f}  accepted "
-            f"{record['acceptance_rate']:.0%}  {seconds:.0f} s{flag}")
+def _line(record: StepRecord) -> str:
+    rewards = " ".join(f"{x:+.3f}" for x in record.rewards)
+    flag = f"  PROMOTED dataset {record.promoted_dataset} -> stage {record.stage}" if record.promoted else ""
+    return (f"step {record.step:>4}  R_k [{rewards}]  mean {record.mean_reward:+.3f}  avg "
+            f"{record.moving_average:+.3f}  baseline acc {record.baseline_accuracy:.3f}  accepted "
+            f"{record.acceptance_rate:.0%}  {record.step_wall:.0f} s{flag}")
 
 
 def _tensorboard(path: Path, purge_step: int) -> Any:

@@ -1,0 +1,1 @@
+"""Student pools that map StudentJobs onto workers: in this process, or Ray actors."""

@@ -1,0 +1,74 @@
+"""The generation contract every engine implements: what goes in, what comes out, how new weights get there.
+
+``Generator.generate(prompts, n, sampling)`` returns, for every prompt, ``n``
+:class:`Completion` records (text, generated token ids, per-token log-probs
+under the unmodified policy, i.e. temperature 1).  ``generate_tokens`` takes
+prompts as token ids (exactly the context a trainer will score).
+
+Weights: a trainer changes the policy between calls, and a generator that
+does not share the trainer's module (vLLM, a generator in another process or
+on another GPU) must be told.  :meth:`Generator.update_weights` takes a
+:class:`WeightUpdate`: full tensors by Hugging Face name, or a LoRA adapter
+(tensors, or a saved PEFT folder for engines that load adapters from disk),
+with a version number so an engine can tell a stale update from a new one
+(prime-rl's ``WeightBroadcast``, verl's ``update_weights``).  A generator that
+samples from the trainer's own module (``HFGenerator``) copies nothing when
+the update's tensors already are its parameters.
+
+This module imports no engine, so the ``hf`` and ``vllm`` generators both
+depend on it and not on each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    """Generation of a sequence ends after any of these strings (kept in the text)."""
+    greedy: bool = False
+    seed: int | None = None
+    ignore_eos: bool = False
+    """Keep sampling past EOS up to ``max_new_tokens`` (benchmarks: a fixed amount of work)."""
+
+
+@dataclass
+class Completion:
+    prompt_index: int
+    text: str
+    token_ids: list[int]
+    logprobs: list[float] = field(default_factory=list)
+    finish_reason: str = "length"
+    """``stop`` (EOS or a stop string) or ``length`` (hit max_new_tokens).
+
+    ``text`` ends at the first stop string; ``token_ids`` keep the whole token that
+    contained it (a stop ``}`` can sit inside a ``}}`` token), so code that needs
+    text and ids to agree decodes ``token_ids`` itself (see ``soar.loops.teacher``)."""
+
+
+@dataclass(frozen=True)
+class WeightUpdate:
+    """New policy weights for a generator."""
+
+    kind: Literal["full", "adapter"]
+    """``full``: model weights by Hugging Face name (all, or the ones that changed); ``adapter``: a LoRA adapter."""
+    tensors: dict[str, Any] = field(default_factory=dict)
+    """Name -> tensor.  For ``adapter``, PEFT names (``...lora_A.weight``); may be empty when ``path`` is given."""
+    path: str | None = None
+    """A saved PEFT adapter folder, for engines that load adapters from disk (vLLM); None: use ``tensors``."""
+    version: int = 0
+    """Increases with every update of a policy; an engine may skip an update older than what it holds."""
+
+
+class Generator(Protocol):
+    def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[Completion]]: ...
+
+    def generate_tokens(self, prompt_ids: list[list[int]], n: int, sampling: SamplingParams) -> list[list[Completion]]: ...
+
+    def update_weights(self, update: WeightUpdate) -> None: ...

@@ -1,0 +1,184 @@
+"""Student pools: batched LoRA students inside the outer loop, and Ray workers (a real local Ray instance).
+
+The model is the formatted tiny network (``tests/helpers/formatted.py``): students answer in ``\\boxed{}``, so
+accuracies move, and every Ray worker can load it from its folder as ``soar train`` would.
+"""
+
+import json
+import threading
+import time
+
+import pytest
+
+from soar.config import load_config
+from soar.loops.train import train
+from soar.types import StepRecord, StudentJob
+from tests.helpers.formatted import formatted_tiny_model_dir
+from tests.integration.test_train_loop import _cfg
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return formatted_tiny_model_dir(tmp_path_factory.mktemp("formatted-tiny"))
+
+
+BATCHED = {"student.finetune": "lora", "student.lora_rank": 4, "student.lora_alpha": 8, "student.lr": 1e-3,
+           "compute.student_batch": 4}
+
+
+@pytest.fixture(scope="module")
+def batched_run(model_dir, tmp_path_factory):
+    """Two outer steps of batched LoRA students with a promotion every step."""
+    tmp = tmp_path_factory.mktemp("batched")
+    return train(_cfg(model_dir, tmp, **BATCHED, **{"promotion.tau": -1.0, "outer_steps": 2}), out=tmp / "run")
+
+
+def _records(run):
+    return [StepRecord.from_dict(json.loads(x)) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_batched_students_promote_by_merging_the_measured_adapter(batched_run, model_dir):
+    import torch
+
+    from soar.config import PolicyConfig
+    from soar.engines.models import load_model
+    from soar.engines.trainer import load_trained
+    from soar.loops.run_dir import RunDir, load_part
+
+    first, second = _records(batched_run.run_dir)
+    assert first.pool == second.pool == "inprocess+batched"
+    chosen = first.promoted_dataset * 2 + first.promoted_student
+    assert first.promoted and first.promotion_recheck_accuracy == first.promoted_accuracy \
+        == first.student_accuracies[chosen]
+    assert second.baseline_accuracy == first.student_accuracies[chosen]  # Q_R = the whole train split
+    assert len(set(first.student_accuracies)) > 1 or len(set(map(tuple, first.student_rewards))) >= 1
+    run = RunDir(batched_run.run_dir)
+    infos = run.promoted_stages()
+    assert [i["weights"] for i in infos] == ["full", "full"]
+    state = load_part(run.latest_checkpoint(), "students")
+    assert state["version"] == 2 and len(state["merges"]) == 2  # the baseline is the base plus two merged adapters
+    # the saved promoted student is an ordinary model: loaded as one, it scores what the run measured
+    cfg = load_config(file=batched_run.run_dir / "config.yaml")
+    model, _ = load_model(cfg.model)
+    model = load_trained(model, PolicyConfig(finetune="full"), load_part(run.promoted / "stage_2", "student"))
+    plain, _ = load_model(cfg.model)
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p, dict(plain.named_parameters())[n])]
+    assert changed and all("proj" in n for n in changed)  # merges touch the adapted linear layers only
+
+
+def test_batched_run_resumed_from_its_checkpoint_equals_the_uninterrupted_one(batched_run, model_dir, tmp_path):
+    """The checkpoint's merges, replayed on a fresh base model, rebuild the promoted baseline exactly."""
+    cfg = _cfg(model_dir, batched_run.run_dir.parent, **BATCHED, **{"promotion.tau": -1.0, "outer_steps": 1})
+    train(cfg, out=tmp_path / "run")
+    config = tmp_path / "run" / "config.yaml"
+    config.write_text(config.read_text().replace("outer_steps: 1", "outer_steps: 2"))
+    train(resume=tmp_path / "run")
+    strip = lambda r: {k: v for k, v in r.to_dict().items() if k not in ("seconds", "step_wall")}  # noqa: E731
+    assert [strip(r) for r in _records(tmp_path / "run")] == [strip(r) for r in _records(batched_run.run_dir)]
+
+
+# ---------------------------------------------------------------------------
+# Ray
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def _jobs(cfg, version=0, steps=2, tag=""):
+    from soar.data.load import load_hard_set
+
+    hard = load_hard_set(cfg.data)
+    questions = [p.to_dict() for p in hard.train]
+    synthetic = [{"question": f"What is {a} + {b}?", "answer": str(a + b), "id": f"s{a}{b}", "metadata": {}}
+                 for a, b in ((12, 7), (30, 41), (5, 66), (23, 23))]
+    return [StudentJob(f"{tag}k{k}-j{j}", version, synthetic[k * 2:k * 2 + 2], questions, 100 * k + j, steps, k, j)
+            for k in range(2) for j in range(2)]
+
+
+def _chosen(cfg, results, baseline):
+    """The job the promotion rule picks from ``results`` (tau below any reward: it always promotes)."""
+    from soar.algo.promotion import PromotionState, decide_promotion, grounded_rewards
+
+    per_student, _ = grounded_rewards([[r.accuracy for r in results[k * 2:k * 2 + 2]] for k in range(2)], baseline)
+    decision, _ = decide_promotion(PromotionState(), per_student, -1.0, 1, True)
+    return _jobs(cfg)[decision.dataset * 2 + decision.student]
+
+
+def _pool_cfg(model_dir, tmp_path, **extra):
+    return _cfg(model_dir, tmp_path, **{**BATCHED, "compute.student_batch": 2, "compute.threads": 1,
+                                        "compute.workers": 2, **extra})
+
+
+def _summary(results):
+    return [(r.job_id, r.accuracy, r.correct, r.train_rewards, r.tokens) for r in results]
+
+
+@pytest.fixture(scope="module")
+def in_process(model_dir, tmp_path_factory):
+    """The in-process pool's results for the jobs, a promotion, and the next jobs (torch on 1 thread, as each
+    Ray worker runs)."""
+    import torch
+
+    from soar.distributed.pool import build_pool
+    from soar.engines.models import load_model
+    from soar.math.verify import Verifier
+
+    cfg = _pool_cfg(model_dir, tmp_path_factory.mktemp("inproc"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with Verifier(1, 10.0) as verifier:
+            model, tokenizer = load_model(cfg.model)
+            pool = build_pool(cfg, model, tokenizer, verifier)
+            base = pool.baseline_accuracy(_jobs(cfg)[0].reward_questions)
+            first = pool.run(_jobs(cfg), base.accuracy)
+            recheck = pool.promote(_chosen(cfg, first, base.accuracy))
+            second = pool.run(_jobs(cfg, version=1, tag="after-"), recheck.accuracy)
+    finally:
+        torch.set_num_threads(threads)
+    return cfg, base, first, recheck, second
+
+
+def test_ray_pool_equals_the_in_process_pool_and_promotion_reaches_every_worker(ray_cluster, in_process):
+    from soar.distributed.pool import RayStudentPool
+
+    cfg, base, first, recheck, second = in_process
+    pool = RayStudentPool(cfg)
+    try:
+        assert pool.baseline_accuracy(_jobs(cfg)[0].reward_questions).accuracy == base.accuracy
+        assert _summary(pool.run(_jobs(cfg), base.accuracy)) == _summary(first)
+        assert pool.promote(_chosen(cfg, first, base.accuracy)).accuracy == recheck.accuracy
+        assert pool.baseline_version == 1
+        # both workers hold the promoted baseline: each runs one of the next step's two batches
+        assert _summary(pool.run(_jobs(cfg, version=1, tag="after-"), recheck.accuracy)) == _summary(second)
+        assert pool.state_dict()["version"] == 1 and len(pool.state_dict()["merges"]) == 1
+    finally:
+        pool.close()
+
+
+def test_a_killed_ray_worker_is_replaced_and_its_batch_runs_again(ray_cluster, in_process):
+    from soar.distributed.pool import RayStudentPool
+
+    cfg, base, first, _, _ = in_process
+    pool = RayStudentPool(cfg)
+    try:
+        victim = pool.actors[0]
+        out = {}
+        runner = threading.Thread(target=lambda: out.update(results=pool.run(_jobs(cfg), base.accuracy)))
+        runner.start()
+        deadline = time.time() + 60
+        while not any(actor == 0 for actor, _, _ in list(pool.in_flight.values())):  # its batch is on it
+            assert time.time() < deadline and runner.is_alive()
+            time.sleep(0.01)
+        ray_cluster.kill(victim, no_restart=True)
+        runner.join()
+        results = out["results"]
+        assert pool.replaced == 1 and pool.actors[0] is not victim
+        assert _summary(results) == _summary(first)
+    finally:
+        pool.close()

@@ -1,0 +1,81 @@
+"""The student pool's contracts: typed step records, job batches, row layouts, config rules."""
+
+import pytest
+
+from soar.config import load_config
+from soar.distributed.pool import batches, pool_description
+from soar.errors import ConfigError
+from soar.types import StepRecord, StudentJob
+
+RECORD = {"step": 3, "groups": 1, "rewards": [0.1, -0.1], "student_rewards": [[0.1, 0.1], [-0.1, -0.1]],
+          "mean_reward": 0.0, "moving_average": 0.02, "promoted": False, "stage": 0, "promoted_dataset": None,
+          "promoted_student": None, "baseline_accuracy": 0.25, "student_accuracies": [0.35, 0.35, 0.15, 0.15],
+          "inner_steps": 4, "acceptance_rate": 0.5, "attempts": 16, "rejections": {"no_answer": 8},
+          "teacher_tokens": 900, "student_tokens": 3700, "teacher_loss": 0.01, "teacher_kl": 0.0,
+          "seconds": {"students": 120.5}, "step_wall": 150.0, "pool": "inprocess+batched"}
+
+
+def test_step_record_round_trips_and_reads_older_records():
+    record = StepRecord.from_dict(RECORD)
+    assert record.to_dict() == RECORD  # no promotion: the promotion keys stay out of the line
+    promoted = StepRecord.from_dict(dict(RECORD, promoted=True, promoted_accuracy=0.5, promotion_recheck_accuracy=0.5,
+                                         promoted_train_accuracy=0.3))
+    assert promoted.to_dict()["promotion_recheck_accuracy"] == 0.5
+    older = {k: v for k, v in RECORD.items() if k not in ("groups", "pool", "rejections")} | {"unknown_key": 1}
+    assert StepRecord.from_dict(older).groups == 1 and StepRecord.from_dict(older).pool == "inprocess"
+    with pytest.raises(TypeError):
+        StepRecord.from_dict({"step": 1})
+
+
+def test_batches_keep_job_order():
+    jobs = [StudentJob(f"j{i}", 0, [], [], i, 1) for i in range(5)]
+    assert [[j.job_id for j in b] for b in batches(jobs, 2)] == [["j0", "j1"], ["j2", "j3"], ["j4"]]
+    assert [len(b) for b in batches(jobs, 1)] == [1] * 5 and batches([], 3) == []
+
+
+def test_row_students_find_blocks_once_per_index():
+    torch = pytest.importorskip("torch")
+    from soar.engines.lora import RowStudents
+
+    rows = RowStudents()
+    rows.index = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert rows.blocks == (3, 2)
+    for layout in ([0, 1, 0, 1], [1, 1, 2, 2], [0, 0, 1], [0, 0, 0, 1]):
+        rows.index = torch.tensor(layout)
+        assert rows.blocks is None, layout  # gathered per row instead
+    rows.index = None
+    assert rows.blocks is None
+
+
+def test_batched_students_must_be_lora_and_pool_values_are_checked():
+    with pytest.raises(ConfigError, match="compute.student_batch"):
+        load_config("tiny", overrides={"student.finetune": "full"})  # tiny batches 4 students
+    assert load_config("tiny", overrides={"student.finetune": "full", "compute.student_batch": "1"})
+    for key, value in (("compute.workers", "0"), ("compute.worker_cpus", "0"), ("compute.worker_gpus", "-1"),
+                       ("compute.student_batch", "0")):
+        with pytest.raises(ConfigError, match=key):
+            load_config("tiny", overrides={key: value})
+    with pytest.raises(ConfigError, match="compute.pool"):
+        load_config("tiny", overrides={"compute.pool": "threads"})
+    described = pool_description(load_config("tiny", overrides={"compute.pool": "ray"}))
+    assert "batched LoRA, up to 4" in described and "2 Ray workers" in described
+
+
+def test_a_generator_takes_new_weights_through_update_weights():
+    """A generator over its own copy of the model samples like the trained model once given its weights."""
+    pytest.importorskip("torch")
+    from soar.engines.base import WeightUpdate
+    from soar.engines.generation import HFGenerator, SamplingParams
+    from soar.engines.tiny import default_tokenizer, tiny_model
+    from soar.errors import SoarError
+
+    tokenizer = default_tokenizer()
+    trained, stale = tiny_model(tokenizer, seed=1, init_std=0.5), tiny_model(tokenizer, seed=2, init_std=0.5)
+    greedy = SamplingParams(max_new_tokens=6, greedy=True)
+    generator = HFGenerator(stale, tokenizer)
+    target = HFGenerator(trained, tokenizer).generate(["Say a number:"], 1, greedy)[0][0].token_ids
+    assert generator.generate(["Say a number:"], 1, greedy)[0][0].token_ids != target
+    generator.update_weights(WeightUpdate("full", dict(trained.named_parameters()), version=1))
+    assert generator.generate(["Say a number:"], 1, greedy)[0][0].token_ids == target
+    with pytest.raises(SoarError, match="does not fit"):
+        generator.update_weights(WeightUpdate("full", {"model.nothing.weight": next(trained.parameters())}))
