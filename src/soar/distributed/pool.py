@@ -172,7 +172,7 @@ class RayStudentPool:
         self.state = state or {"version": 0}
         self.actors = [self._spawn() for _ in range(c.workers)]
         ray.get([a.ready.remote() for a in self.actors])
-        self.weights_format = ray.get(self.actors[0].call.remote("__getattribute__", "weights_format"))
+        self.weights_format = ray.get(self.actors[0].weights_format.remote())
         self.baseline_version = int(self.state.get("version", 0))
         self.replaced = 0
         """Workers replaced after dying."""
