@@ -45,7 +45,7 @@ from torch import nn
 from soar.algo.losses import LossStats, rloo_loss, token_logprobs
 from soar.config import PolicyConfig
 from soar.engines.decoding import cache_kwarg, prefill
-from soar.engines.trainer import Rollouts
+from soar.engines.trainer import Rollouts, pad_completions
 
 Adapter = dict[str, tuple[torch.Tensor, torch.Tensor]]
 """One student's adapter: layer name -> (A (in, r), B (r, out))."""
@@ -384,15 +384,10 @@ class BatchedLoRATrainer:
         select = [distinct.setdefault((s, tuple(per_student[s].prompt_ids[i])), len(distinct)) for s, i in part]
         prompt_students = [s for s, _ in distinct]
         prompts = [list(p) for _, p in distinct]
-        C = max(max(len(per_student[s].completion_ids[i]) for s, i in part), 1)
-        ids, attention, mask = [], [], []
-        for s, i in part:
-            r = per_student[s]
-            completion = r.completion_ids[i]
-            forced = r.completion_mask[i] if r.completion_mask is not None else [1] * len(completion)
-            ids.append(completion + [pad] * (C - len(completion)))
-            attention.append([1] * len(completion) + [0] * (C - len(completion)))
-            mask.append(list(forced) + [0] * (C - len(completion)))
+        flat = Rollouts([], [per_student[s].completion_ids[i] for s, i in part], [],
+                        [(per_student[s].completion_mask[i] if per_student[s].completion_mask is not None
+                          else [1] * len(per_student[s].completion_ids[i])) for s, i in part])
+        C, ids, attention, mask = pad_completions(flat, range(len(part)), pad)
         targets = torch.tensor(ids, device=device)
         select_t = torch.tensor(select, device=device)
         completion_attention = torch.tensor(attention, device=device)

@@ -52,6 +52,21 @@ class Rollouts:
     """1 where the policy sampled the token, 0 where it was forced (template text)."""
 
 
+def pad_completions(r: Rollouts, index: Sequence[int], pad: int
+                    ) -> tuple[int, list[list[int]], list[list[int]], list[list[int]]]:
+    """Completions ``index`` of ``r`` right-padded to a common width C: ``(C, ids, attention, loss mask)``; the
+    mask is 1 on sampled tokens (``completion_mask``, default all) and 0 on padding."""
+    C = max(max(len(r.completion_ids[i]) for i in index), 1)
+    ids, attention, mask = [], [], []
+    for i in index:
+        completion = r.completion_ids[i]
+        forced = r.completion_mask[i] if r.completion_mask is not None else [1] * len(completion)
+        ids.append(completion + [pad] * (C - len(completion)))
+        attention.append([1] * len(completion) + [0] * (C - len(completion)))
+        mask.append(list(forced) + [0] * (C - len(completion)))
+    return C, ids, attention, mask
+
+
 def trainable(model: Any, cfg: PolicyConfig) -> Any:
     """``model`` with the weights ``cfg.finetune`` trains set to require gradients: all of them (full), or a
     LoRA adapter over every linear layer (the model wrapped by peft)."""
@@ -217,14 +232,7 @@ class PolicyTrainer:
         distinct: dict[tuple[int, ...], int] = {}
         rows = [distinct.setdefault(tuple(r.prompt_ids[i]), len(distinct)) for i in index]
         prompts = [list(p) for p in distinct]
-        C = max(max(len(r.completion_ids[i]) for i in index), 1)
-        ids, attention, mask = [], [], []
-        for i in index:
-            completion = r.completion_ids[i]
-            forced = r.completion_mask[i] if r.completion_mask is not None else [1] * len(completion)
-            ids.append(completion + [pad] * (C - len(completion)))
-            attention.append([1] * len(completion) + [0] * (C - len(completion)))
-            mask.append(list(forced) + [0] * (C - len(completion)))
+        C, ids, attention, mask = pad_completions(r, index, pad)
         targets = torch.tensor(ids, device=device)
         select = torch.tensor(rows, device=device)
         completion_attention = torch.tensor(attention, device=device)

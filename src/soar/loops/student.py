@@ -122,12 +122,7 @@ class SequentialWorker:
     def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
         """The baseline's sampled success rate on each question of ``dataset`` (learnability, B.4)."""
         self.trainer.restore(self.baseline)
-        s = self.cfg.student
-        scored = sampled_correct(self.generator, self.tokenizer, [Problem.from_dict(d) for d in dataset], self.verifier,
-                                 n=samples, sampling=SamplingParams(temperature=s.temperature, top_p=s.top_p,
-                                                                    max_new_tokens=s.max_new_tokens, seed=seed),
-                                 require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
-        return [c / samples for c in scored.correct]
+        return _success_rates(self.generator, self.tokenizer, self.verifier, self.cfg, dataset, samples, seed)
 
     def adopt(self, weights: dict[str, Any]) -> None:
         """A promoted student's weights become the baseline (and, full fine-tuning, the KL reference)."""
@@ -174,11 +169,7 @@ class SequentialWorker:
         return result, self.trainer.snapshot(device="cpu")
 
     def _evaluate(self, job_id: str, reward_questions: list[dict[str, Any]]) -> StudentResult:
-        started = time.perf_counter()
-        scored = greedy_accuracy(self.generator, self.tokenizer, [Problem.from_dict(d) for d in reward_questions],
-                                 self.verifier, max_new_tokens=self.cfg.student.max_new_tokens,
-                                 require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
-        return StudentResult(job_id, scored.accuracy, scored.correct, eval_seconds=time.perf_counter() - started)
+        return _greedy(self.generator, self.tokenizer, self.verifier, self.cfg, job_id, reward_questions)
 
 
 class BatchedLoRAWorker:
@@ -208,19 +199,10 @@ class BatchedLoRAWorker:
 
     def evaluate(self, job_id: str, questions: list[dict[str, Any]]) -> StudentResult:
         """The baseline's (the base model's, adapters off) greedy accuracy on ``questions``."""
-        started = time.perf_counter()
-        scored = greedy_accuracy(self.generator, self.tokenizer, [Problem.from_dict(d) for d in questions],
-                                 self.verifier, max_new_tokens=self.cfg.student.max_new_tokens,
-                                 require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
-        return StudentResult(job_id, scored.accuracy, scored.correct, eval_seconds=time.perf_counter() - started)
+        return _greedy(self.generator, self.tokenizer, self.verifier, self.cfg, job_id, questions)
 
     def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
-        s = self.cfg.student
-        scored = sampled_correct(self.generator, self.tokenizer, [Problem.from_dict(d) for d in dataset], self.verifier,
-                                 n=samples, sampling=SamplingParams(temperature=s.temperature, top_p=s.top_p,
-                                                                    max_new_tokens=s.max_new_tokens, seed=seed),
-                                 require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
-        return [c / samples for c in scored.correct]
+        return _success_rates(self.generator, self.tokenizer, self.verifier, self.cfg, dataset, samples, seed)
 
     def train(self, jobs: list[StudentJob]) -> list[tuple[StudentResult, dict[str, Any]]]:
         """Train ``jobs`` in batches of at most ``compute.student_batch``; each result with its adapter."""
@@ -331,6 +313,27 @@ class BatchedLoRAWorker:
         for adapter in state["merges"]:
             self.adopt({"adapter": adapter})
         self.baseline_version = int(state["version"])
+
+
+def _greedy(generator: Any, tokenizer: Any, verifier: Verifier, cfg: SoarConfig, job_id: str,
+            questions: list[dict[str, Any]]) -> StudentResult:
+    """The generator's policy scored greedily on ``questions`` (student prompt, B.3 reward), timed."""
+    started = time.perf_counter()
+    scored = greedy_accuracy(generator, tokenizer, [Problem.from_dict(d) for d in questions], verifier,
+                             max_new_tokens=cfg.student.max_new_tokens, require_boxed=cfg.reward.require_boxed,
+                             kind=cfg.reward.kind)
+    return StudentResult(job_id, scored.accuracy, scored.correct, eval_seconds=time.perf_counter() - started)
+
+
+def _success_rates(generator: Any, tokenizer: Any, verifier: Verifier, cfg: SoarConfig, dataset: list[dict[str, Any]],
+                   samples: int, seed: int) -> list[float]:
+    """The generator's sampled success rate on each question of ``dataset`` (learnability, B.4)."""
+    s = cfg.student
+    scored = sampled_correct(generator, tokenizer, [Problem.from_dict(d) for d in dataset], verifier, n=samples,
+                             sampling=SamplingParams(temperature=s.temperature, top_p=s.top_p,
+                                                     max_new_tokens=s.max_new_tokens, seed=seed),
+                             require_boxed=cfg.reward.require_boxed, kind=cfg.reward.kind)
+    return [c / samples for c in scored.correct]
 
 
 def _check_version(job: StudentJob, version: int) -> None:
