@@ -162,6 +162,29 @@ def train(
         run_train(cfg, out=out, invocation=words)
 
 
+@app.command("probe", context_settings=OVERRIDES)
+def probe(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", "-o", help="Probe folder (run the same command again to continue)."),
+    datasets: int = typer.Option(2, "--datasets", help="Datasets per kind (each trains inner.repeats students)."),
+    kinds: str = typer.Option("oracle,stepping,junk,teacher", "--kinds", help="Comma-separated control kinds."),
+    stepping: Optional[Path] = typer.Option(None, "--stepping", help="A problem file of easier problems of the "
+                                            "domain (default: the easier arithmetic tiers, for arithmetic sources)."),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Reward controls: the grounded reward of oracle, stepping-stone, junk and base-teacher datasets for one
+    baseline student and Q_R; sizes an inner-loop budget before a run."""
+    from soar.data.provenance import require_provenance
+
+    cfg, words = resolve_config(preset, config, ctx.args), invocation(preset, config, ctx.args)
+    require_provenance(cfg.data, cfg.model.name, words, cfg.out_dir)
+    from soar.loops.probe import run_probe
+
+    run_probe(cfg, out, datasets=datasets, kinds=[k.strip() for k in kinds.split(",") if k.strip()],
+              stepping_file=str(stepping) if stepping else None, invocation=words)
+
+
 @app.command("plan", context_settings=OVERRIDES)
 def plan(
     ctx: typer.Context,

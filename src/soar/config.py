@@ -110,6 +110,13 @@ class TeacherConfig(PolicyConfig):
     """``grounded`` (SOAR) or ``learnability`` (Intrinsic-T, Appendix B.4)."""
     learnability_samples: int = 32
     """Samples per question that estimate the student's success rate (``reward: learnability``, B.4)."""
+    prompt_examples: list[str] = field(default_factory=list)
+    """Formatted example outputs (``<question>...</question><answer>\\boxed{...}</answer>``) shown in the
+    teacher prompt before ``Begin now:``.  Empty in the paper presets (B.1's prompt, verbatim); a CPU-testbed
+    deviation that shows a 135M teacher the domain's format."""
+    answer_format: Literal["any", "number"] = "any"
+    """``any``: B.2's rule (Math-Verify parses the boxed answer); ``number``: the answer must also be a plain
+    number (a CPU-testbed deviation for numeric domains: Math-Verify parses ``[answer]`` as a symbol)."""
 
 
 @dataclass
@@ -155,6 +162,15 @@ class RewardConfig:
     """``paper``: 120/20/10/0; ``binary``: 1/0."""
     require_boxed: bool = True
     """``false`` scores un-boxed replies on the answer extracted from free text."""
+    numeric_answers: bool = False
+    """When the gold answer is a number, the reply's answer must be a number too, not an expression that
+    evaluates to it: Math-Verify judges ``\\boxed{63 \\times 237}`` equal to ``14931``, so on computation
+    problems a student that restates the question in the box is "correct" (measured: LoRA students reached
+    1.000 on 32 hard arithmetic problems in 4 steps that way).  Off in the paper presets (B.3 as written)."""
+
+    def scoring(self) -> dict[str, Any]:
+        """The keyword arguments of :meth:`soar.math.verify.Verifier.math_rewards` this config asks for."""
+        return {"require_boxed": self.require_boxed, "kind": self.kind, "numeric": self.numeric_answers}
     verify_workers: int = 2
     """Math-Verify worker processes (each call has a hard timeout)."""
     verify_timeout_s: float = 10.0
@@ -338,6 +354,13 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(c.student.group_size >= 2, "student.group_size", "at least 2 (leave-one-out needs two samples)",
          c.student.group_size)
     need(c.teacher.max_attempts_factor >= 1, "teacher.max_attempts_factor", "at least 1", c.teacher.max_attempts_factor)
+    from soar.algo.parsing import parse_teacher_outputs
+
+    for example in c.teacher.prompt_examples:
+        result = parse_teacher_outputs([example], lambda answers: [True] * len(answers),
+                                       numeric=c.teacher.answer_format == "number")[0]
+        need(result.ok, "teacher.prompt_examples", "formatted outputs: <question>Q</question><answer>\\boxed{A}"
+             "</answer> (with a numeric A when teacher.answer_format is number)", example)
     need(c.teacher.learnability_samples >= 1, "teacher.learnability_samples", "at least 1",
          c.teacher.learnability_samples)
     i = c.inner

@@ -67,6 +67,8 @@ def test_dotted_overrides_are_typed():
         ("teacher.sampling", "greedy", "teacher.sampling must be one of"),
         ("evaluation.ks", "[1, x]", "evaluation.ks[1] must be an integer"),
         ("model", "3", "model must be a mapping"),
+        ("teacher.answer_format", "digits", "teacher.answer_format must be one of"),
+        ("teacher.prompt_examples", "['<question>Q?</question>']", "teacher.prompt_examples must be formatted"),
     ],
 )
 def test_bad_overrides_name_the_key(key, value, message):
@@ -108,3 +110,10 @@ def test_yaml_round_trip():
 def test_text_keys_keep_override_text():
     c = load_config("tiny", overrides={"out_dir": "2024", "model.gguf_file": "7", "data.hf_config": "null"})
     assert c.out_dir == "2024" and c.model.gguf_file == "7" and c.data.hf_config is None
+
+
+def test_numeric_prompt_examples_must_have_numeric_answers():
+    example = "<question>Which?</question><answer>\\boxed{x}</answer>"
+    assert load_config("tiny", overrides={"teacher.prompt_examples": f"['{example}']"}).teacher.prompt_examples
+    with pytest.raises(ConfigError, match="with a numeric A"):
+        load_config("tiny", overrides={"teacher.prompt_examples": f"['{example}']", "teacher.answer_format": "number"})

@@ -79,6 +79,9 @@ def test_config_show_doc_prints_every_key_with_its_doc():
 def test_paper_presets_train_fp32_masters_under_bf16_compute(preset):
     c = load_config(preset)
     assert c.model.dtype == "float32" and c.model.compute_dtype == "bfloat16"
+    # the laptop testbed's teacher levers stay off: B.1's prompt verbatim, B.2's parse rule
+    assert c.teacher.prompt_examples == [] and c.teacher.answer_format == "any" and c.student.kl_coef == 0.001
+    assert not c.reward.numeric_answers  # B.3 as written: Math-Verify's equivalence
 
 
 # -- 3. teacher batch = RLOO groups --------------------------------------------------------------------------------

@@ -90,3 +90,35 @@ def test_answer_is_never_borrowed_from_a_later_problem(parseable):
     assert result.rejection == Rejection.MISSING_ANSWER_TAGS
     [result] = parse_teacher_outputs(["<question> </question>"], parseable)
     assert result.rejection == Rejection.EMPTY_QUESTION
+
+
+@pytest.mark.parametrize("text, ok", [("12", True), ("-3", True), ("+7", True), ("1,398", True), ("2.5", True),
+                                      (".5", True), ("3/4", True), ("\\frac{3}{4}", True), ("-\\dfrac{1}{2}", True),
+                                      ("$42$", True), (" 8 ", True), ("[answer]", False), ("Question 1", False),
+                                      ("x + 1", False), ("1,39", False), ("2^3", False), ("", False), ("\\pi", False)])
+def test_is_number(text, ok):
+    from soar.algo.parsing import is_number
+
+    assert is_number(text) is ok
+
+
+def test_numeric_answer_format_rejects_symbols_math_verify_accepts(parseable):
+    texts = ["<question>Name it?</question><answer>\\boxed{[answer]}</answer>",
+             "<question>What is 2 + 3?</question><answer>\\boxed{5}</answer>",
+             "<question>Which one?</question><answer>\\boxed{Question 1}</answer>",
+             "<question>No box?</question><answer>five</answer>"]
+    lenient = parse_teacher_outputs(texts, parseable)
+    assert [r.ok for r in lenient] == [True, True, True, False]  # B.2's rule: Math-Verify parses the symbols
+    strict = parse_teacher_outputs(texts, parseable, numeric=True)
+    assert [r.rejection for r in strict] == [Rejection.NON_NUMERIC_ANSWER, None, Rejection.NON_NUMERIC_ANSWER,
+                                             Rejection.MISSING_BOXED]
+    assert rejection_counts(strict) == {"non_numeric_answer": 2, "missing_boxed": 1}
+
+
+def test_a_question_copied_from_the_prompt_examples_is_rejected(parseable):
+    example = "<question>What is 64 - 29?</question><answer>\\boxed{35}</answer>"
+    texts = ["<question>What is 64 -  29?</question><answer>\\boxed{35}</answer>",  # the example, spacing aside
+             "<question>What is 64 - 28?</question><answer>\\boxed{36}</answer>"]
+    results = parse_teacher_outputs(texts, parseable, examples=[example])
+    assert [r.rejection for r in results] == [Rejection.COPIED_EXAMPLE, None]
+    assert all(r.ok for r in parse_teacher_outputs(texts, parseable))  # no examples: nothing to copy

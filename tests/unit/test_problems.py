@@ -177,8 +177,11 @@ def test_the_shipped_hard_arithmetic_set_is_the_filtered_pool():
     cfg = load_config("tiny", overrides={"data.source": "arithmetic"})
     pool = generate_problems(cfg.data.arithmetic_tiers, cfg.data.arithmetic_per_tier, cfg.data.arithmetic_seed)
     settings = filter_settings(cfg, pool)
-    # filtered with the tiny preset's own settings; its matmul dtype (compute_dtype: auto) is machine-dependent
+    # filtered with the tiny preset's own settings; its matmul dtype (compute_dtype: auto) is machine-dependent;
+    # and before reward.numeric_answers: a stricter check only removes successes, so every shipped problem is
+    # 0/16 under tiny's reward too (a strict re-filter would keep more problems)
     assert stats["settings"]["matmuls"] == "bfloat16" and settings["matmuls"] in ("bfloat16", "float32")
+    assert "numeric_answers" not in stats["settings"] and settings.pop("numeric_answers") is True
     assert {k: v for k, v in stats["settings"].items() if k != "matmuls"} == \
         {k: v for k, v in settings.items() if k != "matmuls"}
     assert stats["complete"] and stats["pool"] == len(pool) == len(stats["successes"])

@@ -50,3 +50,14 @@ def test_raw_text_without_chat_template():
     tok = _tokenizer(None)
     assert render("hello", tok) == "hello"
     assert teacher_prompt(None) == TEACHER_PROMPT
+
+
+def test_prompt_examples_go_before_begin_now_and_default_is_verbatim():
+    from soar.data.prompts import EXAMPLES_HEADER, teacher_prompt_text
+
+    assert teacher_prompt_text() == TEACHER_PROMPT == teacher_prompt_text([])
+    example = "<question>What is 2 + 3?</question><answer>\\boxed{5}</answer>"
+    text = teacher_prompt_text([example, example.replace("2", "4")])
+    body = TEACHER_PROMPT[: TEACHER_PROMPT.rindex("Begin now:")]
+    assert text.startswith(body) and text.endswith(f"{EXAMPLES_HEADER}\n\n{example}\n"
+                                                   f"{example.replace('2', '4')}\n\nBegin now:")

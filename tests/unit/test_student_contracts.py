@@ -39,8 +39,10 @@ def test_row_students_find_blocks_once_per_index():
 
     rows = RowStudents()
     rows.index = torch.tensor([0, 0, 1, 1, 2, 2])
-    assert rows.blocks == (3, 2)
-    for layout in ([0, 1, 0, 1], [1, 1, 2, 2], [0, 0, 1], [0, 0, 0, 1]):
+    assert rows.blocks == (0, 3, 2)
+    rows.index = torch.tensor([2, 2, 2, 3, 3, 3])  # a later chunk of a batch: students 2 and 3
+    assert rows.blocks == (2, 2, 3)
+    for layout in ([0, 1, 0, 1], [1, 1, 3, 3], [0, 0, 1], [0, 0, 0, 1], [2, 1]):
         rows.index = torch.tensor(layout)
         assert rows.blocks is None, layout  # gathered per row instead
     rows.index = None

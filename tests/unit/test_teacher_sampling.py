@@ -58,3 +58,25 @@ def test_an_end_of_sequence_closes_the_question_and_ends_the_answer(verifier, eo
     spans = ["Find x?", "3" + eos] * 4
     with pytest.raises(SoarError, match=r"accepted 0 of 1 .*missing_answer_tags"):
         sample_teacher(ScriptedTeacher(tokenizer, spans), tokenizer, cfg, 1, seed=0, parseable=verifier.parseable_many)
+
+
+@pytest.mark.parametrize("question, answer, reason", [("Name the answer?", "x}", "non_numeric_answer"),
+                                                     ("What is 64  - 29?", "35}", "copied_example")])
+def test_prompt_examples_reach_the_prompt_and_bad_pairs_are_rejected(verifier, question, answer, reason):
+    """The testbed's levers in the loop's own sampler: examples in the prompt the rollouts are trained on; a
+    symbol answer that Math-Verify parses is rejected as non-numeric, a copy of an example (spacing aside) as
+    copied; the next round's new numeric pair is accepted."""
+    from soar.data.prompts import teacher_prompt
+
+    tokenizer = default_tokenizer()
+    example = "<question>What is 64 - 29?</question><answer>\\boxed{35}</answer>"
+    cfg = TeacherConfig(sampling="structured", max_new_tokens=64, max_attempts_factor=8, prompt_examples=[example],
+                        answer_format="number")
+    spans = [question, answer, "What is 12 + 30?", "42}"]  # per call: a round's question, then its answer
+    sample = sample_teacher(ScriptedTeacher(tokenizer, spans), tokenizer, cfg, 1, seed=0,
+                            parseable=verifier.parseable_many)
+    (rollout,) = sample.rollouts
+    assert (rollout.pair.question, rollout.pair.answer) == ("What is 12 + 30?", "42")
+    assert sample.rejections == {reason: 4} and sample.attempts == 8  # a round draws 4 drafts
+    prompt = tokenizer.decode(rollout.prompt_ids)
+    assert example in prompt and prompt == teacher_prompt(tokenizer, [example])

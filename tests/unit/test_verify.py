@@ -124,3 +124,17 @@ def test_workers_are_recycled():
     with KillablePool("tests.unit.hanging_ops", workers=1, timeout_s=5.0, max_calls_per_worker=2) as pool:
         assert pool.map("echo_or_hang", [(str(i),) for i in range(5)]) == [str(i) for i in range(5)]
         assert pool.stats.restarts == 2
+
+
+def test_numeric_answers_refuse_an_expression_that_evaluates_to_the_gold_number(verifier):
+    """Math-Verify judges ``63 \\times 237`` equal to 14931: restating a computation question is "correct" under
+    B.3 as written; ``numeric`` (reward.numeric_answers) asks for the number itself."""
+    replies = ["So \\boxed{63 \\times 237}", "The answer is 63 * 237", "So \\boxed{14931}", "It is 14931.",
+               "So \\boxed{14,931}"]
+    golds = ["14931"] * len(replies)
+    assert verifier.math_rewards(replies, golds, require_boxed=False) == [120.0, 120.0, 120.0, 120.0, 120.0]
+    strict = verifier.math_rewards(replies, golds, require_boxed=False, numeric=True)
+    assert strict == [10.0, 0.0, 120.0, 120.0, 120.0]  # a boxed expression is a wrong boxed answer
+    # answers that are numbers in another form still match; non-numeric golds are judged as before
+    assert verifier.math_rewards(["\\boxed{0.5}", "\\boxed{\\frac{1}{2}}", "\\boxed{x+1}"], ["\\frac{1}{2}", "0.5", "1+x"],
+                                 numeric=True) == [120.0, 120.0, 120.0]

@@ -21,6 +21,16 @@ Choices where the paper is silent:
 - "Parsable" means Math-Verify turns the boxed content into a math object
   (not merely a string fallback); it is checked in the verifier's process pool
   with a hard timeout, and a timeout counts as unparseable.
+
+CPU-testbed option (``teacher.answer_format: number``, off in the paper
+presets): the boxed answer must also be a plain number (:func:`is_number`:
+an integer, a decimal, a fraction ``a/b`` or ``\\frac{a}{b}``, with an optional
+sign and thousands commas).  Math-Verify parses ``[answer]`` and ``Question 1``
+as symbols, so in a numeric domain the B.2 rule alone accepts answers that no
+student can ever match.  With ``teacher.prompt_examples`` (also CPU-testbed
+only), a question that repeats an example's question (whitespace aside) is
+rejected: the prompt asks for an original problem, and SmolLM2-135M copied
+the first example in most drafts of a measured first step.
 """
 
 from __future__ import annotations
@@ -43,6 +53,8 @@ class Rejection(str, Enum):
     MISSING_ANSWER_TAGS = "missing_answer_tags"
     MISSING_BOXED = "missing_boxed"
     UNPARSEABLE_ANSWER = "unparseable_answer"
+    NON_NUMERIC_ANSWER = "non_numeric_answer"
+    COPIED_EXAMPLE = "copied_example"
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,21 @@ class ParseResult:
     @property
     def ok(self) -> bool:
         return self.pair is not None
+
+
+_NUMBER = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?$|^[-+]?\.\d+$")
+_FRAC = re.compile(r"^[-+]?\\[dt]?frac\{\s*\d+\s*\}\{\s*\d+\s*\}$")
+
+
+def is_number(text: str) -> bool:
+    """A plain number: ``12``, ``-3``, ``1,398``, ``2.5``, ``3/4``, ``\\frac{3}{4}`` (``$`` signs and spaces around
+    it are ignored); not an expression, a symbol or words."""
+    core = text.strip().strip("$").strip()
+    return bool(_NUMBER.match(core) or _FRAC.match(core))
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 _QUESTION = re.compile(r"<question>(.*?)(?:</question>|<question>)", re.DOTALL)
@@ -86,9 +113,19 @@ def _structure(text: str) -> tuple[QAPair | None, Rejection | None]:
     return QAPair(question=question, answer=boxed.strip()), None
 
 
-def parse_teacher_outputs(texts: Sequence[str], parseable: Parseable | None = None) -> list[ParseResult]:
-    """Parse many rollouts; the verifier check runs as one batch."""
+def parse_teacher_outputs(texts: Sequence[str], parseable: Parseable | None = None, numeric: bool = False,
+                          examples: Sequence[str] = ()) -> list[ParseResult]:
+    """Parse many rollouts; the verifier check runs as one batch.  ``numeric``: the answer must also be a plain
+    number (:func:`is_number`; ``teacher.answer_format: number``); ``examples``: the prompt's example outputs,
+    whose questions may not be repeated (``teacher.prompt_examples``)."""
     structured = [_structure(t) for t in texts]
+    if numeric:
+        structured = [(None, Rejection.NON_NUMERIC_ANSWER) if pair is not None and not is_number(pair.answer)
+                      else (pair, rejection) for pair, rejection in structured]
+    if examples:
+        seen = {_words(pair.question) for pair, _ in map(_structure, examples) if pair is not None}
+        structured = [(None, Rejection.COPIED_EXAMPLE) if pair is not None and _words(pair.question) in seen
+                      else (pair, rejection) for pair, rejection in structured]
     candidates = [pair.answer for pair, _ in structured if pair is not None]
     verdicts = iter((parseable or _default_parseable)(candidates) if candidates else [])
     results = []

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable, Sequence
 from importlib import resources
 
@@ -98,6 +99,20 @@ def generate_problems(
                 )
             )
     return problems
+
+
+_STATEMENT = re.compile(r"^\s*What is\s+(-?\d+)\s*(\+|-|\\times|\*|x)\s*(-?\d+)\s*\?\s*$", re.IGNORECASE)
+
+
+def arithmetic_answer(question: str) -> int | None:
+    """The value of a one-operation question in this module's format (``What is 47 + 8?``, ``-``, ``\\times``),
+    parsed with a regular expression (nothing is evaluated); None for any other text.  Used to report how many
+    of a teacher's arithmetic pairs are answered correctly."""
+    match = _STATEMENT.match(question)
+    if match is None:
+        return None
+    a, op, b = int(match.group(1)), match.group(2), int(match.group(3))
+    return a + b if op == "+" else a - b if op == "-" else a * b
 
 
 def load_arithmetic_hard() -> list[Problem]:

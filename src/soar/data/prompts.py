@@ -106,8 +106,20 @@ def pinned_template(template: str, date: str) -> str:
 _STRFTIME = re.compile(r"""strftime_now\(\s*(['"])(.*?)\1\s*\)""")
 
 
-def teacher_prompt(tokenizer: ChatTokenizer | None = None) -> str:
-    return render(TEACHER_PROMPT, tokenizer)
+EXAMPLES_HEADER = "Examples of the format (write a new problem, not one of these):"
+
+
+def teacher_prompt_text(examples: Sequence[str] = ()) -> str:
+    """The B.1 teacher prompt; with ``examples`` (``teacher.prompt_examples``, a CPU-testbed deviation, empty in
+    the paper presets) a block of formatted example outputs goes before ``Begin now:``."""
+    if not examples:
+        return TEACHER_PROMPT
+    body, begin = TEACHER_PROMPT.rsplit("\n\n", 1)
+    return body + "\n\n" + EXAMPLES_HEADER + "\n\n" + "\n".join(examples) + "\n\n" + begin
+
+
+def teacher_prompt(tokenizer: ChatTokenizer | None = None, examples: Sequence[str] = ()) -> str:
+    return render(teacher_prompt_text(examples), tokenizer)
 
 
 def student_prompt(question: str, tokenizer: ChatTokenizer | None = None) -> str:

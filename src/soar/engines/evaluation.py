@@ -38,13 +38,13 @@ class Scored:
 
 
 def _score(generator: Generator, tokenizer: Any, problems: list[Problem], verifier: Verifier, n: int,
-           sampling: SamplingParams, require_boxed: bool, kind: str) -> Scored:
+           sampling: SamplingParams, require_boxed: bool, kind: str, numeric: bool = False) -> Scored:
     prompts = [student_prompt(p.question, tokenizer) for p in problems]
     groups = generator.generate(prompts, n, sampling)
     replies = [[c.text for c in group] for group in groups]
     flat = [text for group in replies for text in group]
     golds = [p.answer for p, group in zip(problems, replies) for _ in group]
-    rewards = verifier.math_rewards(flat, golds, require_boxed=require_boxed, kind=kind)
+    rewards = verifier.math_rewards(flat, golds, require_boxed=require_boxed, kind=kind, numeric=numeric)
     full = 1.0 if kind == "binary" else PAPER_CORRECT
     correct, at = [], 0
     for group in replies:
@@ -54,13 +54,15 @@ def _score(generator: Generator, tokenizer: Any, problems: list[Problem], verifi
 
 
 def greedy_accuracy(generator: Generator, tokenizer: Any, problems: list[Problem], verifier: Verifier, *,
-                    max_new_tokens: int, require_boxed: bool = True, kind: str = "paper") -> Scored:
+                    max_new_tokens: int, require_boxed: bool = True, kind: str = "paper",
+                    numeric: bool = False) -> Scored:
     """One greedy reply per problem (student prompt), batched by the generator; ``.accuracy`` in [0, 1]."""
     return _score(generator, tokenizer, problems, verifier, 1, SamplingParams(max_new_tokens=max_new_tokens, greedy=True),
-                  require_boxed, kind)
+                  require_boxed, kind, numeric)
 
 
 def sampled_correct(generator: Generator, tokenizer: Any, problems: list[Problem], verifier: Verifier, *, n: int,
-                    sampling: SamplingParams, require_boxed: bool = True, kind: str = "paper") -> Scored:
+                    sampling: SamplingParams, require_boxed: bool = True, kind: str = "paper",
+                    numeric: bool = False) -> Scored:
     """``n`` sampled replies per problem; ``.correct`` is what :func:`soar.math.passk.mean_pass_at_k` takes."""
-    return _score(generator, tokenizer, problems, verifier, n, sampling, require_boxed, kind)
+    return _score(generator, tokenizer, problems, verifier, n, sampling, require_boxed, kind, numeric)

@@ -54,15 +54,17 @@ Adapter = dict[str, tuple[torch.Tensor, torch.Tensor]]
 class RowStudents:
     """The student of every row of the batch being run; ``index`` None runs the base model (adapters off).
 
-    ``blocks`` is worked out once per ``index`` (not once per layer): when the rows are students 0..S-1 in
-    order, ``c`` rows each (how the trainer lays out a batch, and the generator a fresh batch), every layer
-    runs its adapters as one batched matmul over views of its stacked weights, with no per-row copy of them.
+    ``blocks`` is worked out once per ``index`` (not once per layer): when the rows are consecutive students
+    s0..s0+S-1 in order, ``c`` rows each (how the trainer lays out a batch, and the generator each chunk of
+    one), every layer runs its adapters as one batched matmul over views of its stacked weights, with no
+    per-row copy of them.  (Measured: a generation chunk of students 2-3 that took the per-row gather
+    instead spent most of a probe's time there.)
     """
 
     def __init__(self) -> None:
         self._index: torch.Tensor | None = None
-        self.blocks: tuple[int, int] | None = None
-        """(S, c): rows are students 0..S-1, c consecutive rows each; None: rows in any order (gathered)."""
+        self.blocks: tuple[int, int, int] | None = None
+        """(s0, S, c): rows are students s0..s0+S-1, c consecutive rows each; None: rows in any order (gathered)."""
 
     @property
     def index(self) -> torch.Tensor | None:
@@ -72,12 +74,13 @@ class RowStudents:
     def index(self, value: torch.Tensor | None) -> None:
         self._index, self.blocks = value, None
         if value is not None and value.numel():
-            students = int(value[-1]) + 1
-            if value.numel() % students == 0:
+            first = int(value[0])
+            students = int(value[-1]) - first + 1
+            if students >= 1 and value.numel() % students == 0:
                 per = value.numel() // students
-                expected = torch.arange(students, device=value.device).repeat_interleave(per)
+                expected = torch.arange(first, first + students, device=value.device).repeat_interleave(per)
                 if torch.equal(value, expected):
-                    self.blocks = (students, per)
+                    self.blocks = (first, students, per)
 
 
 class StudentLoRALinear(nn.Module):
@@ -98,9 +101,9 @@ class StudentLoRALinear(nn.Module):
         if index is None:
             return y
         blocks = self.rows.blocks
-        if blocks is not None:  # students 0..S-1 in blocks of c rows: views of the stacked weights, no copies
-            students = blocks[0]
-            a, b = self.lora_A[:students], self.lora_B[:students]
+        if blocks is not None:  # students s0..s0+S-1 in blocks of c rows: views of the stacked weights, no copies
+            first, students = blocks[0], blocks[1]
+            a, b = self.lora_A[first:first + students], self.lora_B[first:first + students]
             flat = x.reshape(students, -1, x.shape[-1])  # (S, c * tokens, in)
         else:
             a, b = self.lora_A.index_select(0, index), self.lora_B.index_select(0, index)

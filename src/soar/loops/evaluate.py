@@ -215,7 +215,7 @@ def _pass_at_k(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, t
     e, s = cfg.evaluation, cfg.student
     sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=seed)
     scored = sampled_correct(generator, tokenizer, test, verifier, n=e.samples_per_problem, sampling=sampling,
-                             require_boxed=cfg.reward.require_boxed, kind=cfg.reward.kind)
+                             **cfg.reward.scoring())
     return mean_pass_at_k(scored.correct, n=e.samples_per_problem, ks=[k for k in e.ks if k <= e.samples_per_problem])
 
 

@@ -71,7 +71,8 @@ def filter_settings(cfg: SoarConfig, pool: list[Problem]) -> dict[str, Any]:
     d = cfg.data
     return {"model": cfg.model.name, "dtype": cfg.model.dtype, "matmuls": matmul_dtype_name(cfg.model), "k": d.fail_at_k, "temperature": d.filter_temperature,
             "top_p": cfg.student.top_p, "max_new_tokens": d.filter_max_new_tokens, "seed": cfg.compute.seed,
-            "require_boxed": cfg.reward.require_boxed, "reward": cfg.reward.kind, "pool": content_key(pool, 0, 0.5),
+            "require_boxed": cfg.reward.require_boxed, "reward": cfg.reward.kind,
+            **({"numeric_answers": True} if cfg.reward.numeric_answers else {}), "pool": content_key(pool, 0, 0.5),
             "block": _block_size(d.fail_at_k, cfg.compute.generation_batch_size)}
 
 
@@ -116,7 +117,7 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
                                           max_new_tokens=cfg.data.filter_max_new_tokens,
                                           seed=derive_seed(cfg.compute.seed, "filter", first // block))
                 scored = sampled_correct(generator, tokenizer, problems, verifier, n=k, sampling=sampling,
-                                         require_boxed=cfg.reward.require_boxed, kind=cfg.reward.kind)
+                                         **cfg.reward.scoring())
                 records = [{"index": first + i, "id": p.id, "question": p.question, "answer": p.answer,
                             "metadata": p.metadata, "successes": c, "k": k}
                            for i, (p, c) in enumerate(zip(problems, scored.correct))]

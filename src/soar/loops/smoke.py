@@ -47,7 +47,7 @@ def run_smoke(cfg: SoarConfig, n_problems: int = 16, n_samples: int = 4) -> dict
     with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
             console.status(f"sampling {len(problems)} x {n_samples} replies and scoring them"):
         scored = sampled_correct(generator, tokenizer, problems, verifier, n=n_samples, sampling=sampling,
-                                 require_boxed=cfg.reward.require_boxed, kind=cfg.reward.kind)
+                                 **cfg.reward.scoring())
     seconds = time.perf_counter() - started
     ks = [k for k in cfg.evaluation.ks if k <= n_samples] or [1]
     passk = mean_pass_at_k(scored.correct, n=n_samples, ks=ks)

@@ -240,8 +240,7 @@ class BatchedLoRAWorker:
                                                     students=None if self.engine.fresh else owners)
             texts = [c.text for g in groups for c in g]
             golds = [p.answer for row in picks for p in row for _ in range(s.group_size)]
-            flat = self.verifier.math_rewards(texts, golds, require_boxed=self.cfg.reward.require_boxed,
-                                              kind=self.cfg.reward.kind)
+            flat = self.verifier.math_rewards(texts, golds, **self.cfg.reward.scoring())
             rollouts: list[Rollouts | None] = []
             at = 0
             for i, row in enumerate(picks):
@@ -276,7 +275,7 @@ class BatchedLoRAWorker:
         groups = self.generator.generate_tokens(prompt_ids, 1, SamplingParams(max_new_tokens=self.cfg.student.max_new_tokens,
                                                                               greedy=True), students=owners)
         rewards = self.verifier.math_rewards([g[0].text for g in groups], [p.answer for qs in questions for p in qs],
-                                             require_boxed=self.cfg.reward.require_boxed, kind=self.cfg.reward.kind)
+                                             **self.cfg.reward.scoring())
         full = 1.0 if self.cfg.reward.kind == "binary" else PAPER_CORRECT
         seconds = (time.perf_counter() - started) / len(jobs)
         results, at = [], 0
@@ -320,8 +319,7 @@ def _greedy(generator: Any, tokenizer: Any, verifier: Verifier, cfg: SoarConfig,
     """The generator's policy scored greedily on ``questions`` (student prompt, B.3 reward), timed."""
     started = time.perf_counter()
     scored = greedy_accuracy(generator, tokenizer, [Problem.from_dict(d) for d in questions], verifier,
-                             max_new_tokens=cfg.student.max_new_tokens, require_boxed=cfg.reward.require_boxed,
-                             kind=cfg.reward.kind)
+                             max_new_tokens=cfg.student.max_new_tokens, **cfg.reward.scoring())
     return StudentResult(job_id, scored.accuracy, scored.correct, eval_seconds=time.perf_counter() - started)
 
 
@@ -332,7 +330,7 @@ def _success_rates(generator: Any, tokenizer: Any, verifier: Verifier, cfg: Soar
     scored = sampled_correct(generator, tokenizer, [Problem.from_dict(d) for d in dataset], verifier, n=samples,
                              sampling=SamplingParams(temperature=s.temperature, top_p=s.top_p,
                                                      max_new_tokens=s.max_new_tokens, seed=seed),
-                             require_boxed=cfg.reward.require_boxed, kind=cfg.reward.kind)
+                             **cfg.reward.scoring())
     return [c / samples for c in scored.correct]
 
 
@@ -355,7 +353,7 @@ def rloo_step(trainer: PolicyTrainer, generator: Any, tokenizer: Any, verifier: 
     groups = generator.generate_tokens(prompt_ids, s.group_size, sampling)
     completions = [c for g in groups for c in g]
     flat = verifier.math_rewards([c.text for c in completions], [p.answer for p, g in zip(problems, groups) for _ in g],
-                                 require_boxed=cfg.reward.require_boxed, kind=cfg.reward.kind)
+                                 **cfg.reward.scoring())
     advantages = leave_one_out_advantages([flat[i * s.group_size:(i + 1) * s.group_size] for i in range(len(problems))])
     trainer.step(Rollouts([prompt_ids[c.prompt_index] for c in completions], [c.token_ids for c in completions],
                           [a for row in advantages for a in row]))

@@ -107,7 +107,8 @@ def sample_teacher(generator: Generator, tokenizer: Any, cfg: TeacherConfig, cou
                    progress: Callable[[int, int], None] | None = None) -> TeacherSample:
     """Draw rollouts until ``count`` are accepted (or the attempt cap is hit); ``progress(accepted, attempts)``
     is called after every round."""
-    prompt = render(MULTITURN_QUESTION, tokenizer) if cfg.sampling == "multiturn" else teacher_prompt(tokenizer)
+    prompt = (render(MULTITURN_QUESTION, tokenizer) if cfg.sampling == "multiturn"
+              else teacher_prompt(tokenizer, cfg.prompt_examples))
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     cap = cfg.max_attempts_factor * count
     accepted: list[TeacherRollout] = []
@@ -125,7 +126,9 @@ def sample_teacher(generator: Generator, tokenizer: Any, cfg: TeacherConfig, cou
         rounds += 1
         attempts += draw
         tokens += sum(sum(d.mask) for d in drafts)
-        for draft, result in zip(drafts, parse_teacher_outputs([d.text for d in drafts], parseable)):
+        for draft, result in zip(drafts, parse_teacher_outputs([d.text for d in drafts], parseable,
+                                                                    numeric=cfg.answer_format == "number",
+                                                                    examples=cfg.prompt_examples)):
             if result.pair is None:
                 rejected.append(result)
                 continue

@@ -16,6 +16,13 @@ Choices where the paper is silent:
   is scored on the answer Math-Verify extracts from the free text (its last
   number or LaTeX expression): 120 (or 1) if it matches, else 0.  A completion
   with ``\boxed`` is scored exactly as the paper says.
+- ``numeric=True`` (``reward.numeric_answers``, our addition, off in the paper
+  presets): when the gold answer parses to a number, the reply's answer must
+  parse to a number too (a SymPy ``Number``: ``14931``, ``1/2``, ``0.5``), not
+  an unevaluated expression.  Math-Verify evaluates ``63 \times 237`` and
+  calls it equal to ``14931``, so on computation problems restating the
+  question is otherwise a correct answer.  A boxed expression then scores as a
+  wrong boxed answer (20 or 10).
 - Verification runs in a :class:`~soar.math.pool.KillablePool` of worker
   processes with a hard per-call timeout; a timeout, crash or checker error
   counts as "no match" (reward 0 for that completion).
@@ -98,12 +105,24 @@ def op_parseable(answer: str) -> bool:
     return bool(_parse(answer))
 
 
-def op_reward(completion: str, gold: str, require_boxed: bool, kind: str) -> float:
+def _is_number(parsed: list) -> bool:
+    import sympy
+
+    return bool(parsed) and isinstance(parsed[0], sympy.Number)
+
+
+def _matches(gold: list, predicted: list, numeric: bool) -> bool:
+    if numeric and _is_number(gold) and not _is_number(predicted):
+        return False  # an expression that evaluates to the number is not the number (module docstring)
+    return _verify(gold, predicted)
+
+
+def op_reward(completion: str, gold: str, require_boxed: bool, kind: str, numeric: bool = False) -> float:
     """The B.3 reward of one completion (in-process); see the module docstring."""
     correct_value = 1.0 if kind == "binary" else PAPER_CORRECT
     boxed = last_boxed(completion)
     if boxed is not None:
-        if _verify(_parse(gold), _parse(boxed)):
+        if _matches(_parse(gold), _parse(boxed), numeric):
             return correct_value
         if kind == "binary":
             return 0.0
@@ -111,7 +130,7 @@ def op_reward(completion: str, gold: str, require_boxed: bool, kind: str) -> flo
         return PAPER_CONTAINS_GOLD if gold_squashed and gold_squashed in _squash(boxed) else PAPER_WRONG
     if require_boxed:
         return PAPER_NO_BOXED
-    return correct_value if _verify(_parse(gold), _parse(completion, free_text=True)) else 0.0
+    return correct_value if _matches(_parse(gold), _parse(completion, free_text=True), numeric) else 0.0
 
 
 # ---------------------------------------------------------------------------
@@ -141,13 +160,14 @@ class Verifier:
         *,
         require_boxed: bool = True,
         kind: RewardKind = "paper",
+        numeric: bool = False,
     ) -> list[float]:
-        """The B.3 reward of each completion against its gold answer."""
+        """The B.3 reward of each completion against its gold answer (``numeric``: see the module docstring)."""
         if len(completions) != len(golds):
             raise ValueError(f"{len(completions)} completions but {len(golds)} gold answers")
         if kind not in ("paper", "binary"):
             raise ValueError(f"unknown reward kind {kind!r}: expected 'paper' or 'binary'")
-        args = [(str(c), str(g), bool(require_boxed), kind) for c, g in zip(completions, golds)]
+        args = [(str(c), str(g), bool(require_boxed), kind, bool(numeric)) for c, g in zip(completions, golds)]
         return [0.0 if r is None else float(r) for r in self.pool.map("reward", args)]
 
     def close(self) -> None:
@@ -185,9 +205,9 @@ def answers_match(predicted: str, gold: str) -> bool:
 
 
 def math_reward(
-    completion: str, gold: str, *, require_boxed: bool = True, kind: RewardKind = "paper"
+    completion: str, gold: str, *, require_boxed: bool = True, kind: RewardKind = "paper", numeric: bool = False
 ) -> float:
     """The Appendix B.3 reward of one student completion (120/20/10/0, or 1/0)."""
     return default_verifier().math_rewards(
-        [completion], [gold], require_boxed=require_boxed, kind=kind
+        [completion], [gold], require_boxed=require_boxed, kind=kind, numeric=numeric
     )[0]

@@ -1,0 +1,268 @@
+"""GPU check: soar's engines on one CUDA device, at the paper's 3B shape, with random weights.
+
+    python benchmarks/gpu_check.py [--shape 3b|tiny] [--new-tokens 1024] [--json FILE] [--sections ...]
+
+No network and no model download: the model is a Llama-3.2-3B-shaped network
+(28 layers, hidden 3072, MLP 8192, 24 heads / 8 KV heads, vocabulary 128,256)
+made on the device with random weights, which gives true throughput (every
+token costs what a trained model's would; EOS is ignored so the work is fixed).
+Token ids are random; a stub tokenizer stands in for the real one, which
+cannot be brought to a machine without network (``--shape tiny`` runs the
+whole script on a CPU in seconds, to check it before spending device time).
+
+Sections (each prints its rows as it finishes and adds them to the JSON; an
+error, out-of-memory included, is recorded and the next section runs):
+
+* ``parity``: log-probs of sampled tokens from the decoder (bf16 copy of the
+  weights) against the trainer's (fp32 master weights under bf16 autocast) on
+  the same text: max and mean |delta|.
+* ``generation``: sampled tokens/s, soar's decoding loop (``HFGenerator``) and
+  ``transformers.generate`` on the same bf16 weights: student shape (8 prompts
+  x 32 samples, ``--new-tokens``) and teacher shape (one prompt, 256 samples,
+  512 new tokens).
+* ``training``: trained tokens/s and peak memory of one RLOO step (one
+  question x 32 samples, prompt 200 + ``--train-tokens`` completion tokens):
+  full fine-tuning (fp32 AdamW), PEFT LoRA, and 16 batched LoRA students in one
+  step (``soar.engines.lora``, 4 samples each).
+
+This is the state of the engines as they are (no CUDA graphs, no
+``torch.compile``, no gradient checkpointing): the baseline the GPU work
+measures itself against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SHAPES = {
+    "3b": dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24,
+               num_key_value_heads=8, vocab_size=128256, rope_theta=500000.0),
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, vocab_size=512, rope_theta=10000.0),
+}
+
+
+class StubTokenizer:
+    """What the engines ask of a tokenizer, over random ids (no network here for a real one)."""
+
+    pad_token_id, eos_token_id, bos_token_id = 0, 1, 2
+    all_special_ids = [0, 1, 2]
+
+    def decode(self, ids: Any, skip_special_tokens: bool = False) -> str:
+        return " ".join(str(int(i)) for i in ids)
+
+
+def make_model(shape: str, device: str) -> Any:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(**SHAPES[shape], max_position_embeddings=4096, tie_word_embeddings=True,
+                         bos_token_id=2, eos_token_id=1, pad_token_id=0, torch_dtype="float32")
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = LlamaForCausalLM(config)
+    return model.eval()
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def peak_gib(device: str) -> float | None:
+    return torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+
+
+def reset_peak(device: str) -> None:
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def prompts(count: int, length: int, vocab: int, seed: int) -> list[list[int]]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(3, vocab, (count, length), generator=g).tolist()
+
+
+def section_parity(args: Any, out: list[dict[str, Any]]) -> None:
+    from soar.config import PolicyConfig
+    from soar.engines.generation import HFGenerator, SamplingParams
+    from soar.engines.trainer import PolicyTrainer, Rollouts
+
+    model = make_model(args.shape, args.device)
+    vocab = model.config.vocab_size
+    tok = StubTokenizer()
+    gen = HFGenerator(model, tok, batch_size=64, compute_dtype=torch.bfloat16)
+    ps = prompts(4, 64, vocab, 1)
+    groups = gen.generate_tokens(ps, 2, SamplingParams(max_new_tokens=64, seed=0, ignore_eos=True))
+    trainer = PolicyTrainer(model, PolicyConfig(lr=1e-6, kl_coef=0.0, micro_batch_size=8), 1, 0,
+                            compute_dtype=torch.bfloat16)
+    rows = [(ps[i], c) for i, g in enumerate(groups) for c in g]
+    r = Rollouts([p for p, _ in rows], [c.token_ids for _, c in rows], [0.0] * len(rows))
+    with torch.no_grad():
+        logprobs, _, mask = trainer._logprobs(r, list(range(len(rows))))
+    decoder = torch.tensor([c.logprobs for _, c in rows], device=logprobs.device, dtype=torch.float32)
+    delta = (logprobs.float() - decoder).abs()[mask.bool()]
+    out.append({"section": "parity", "what": "decoder (bf16 copy) vs trainer (fp32 + bf16 autocast) log-probs",
+                "max_abs_delta": float(delta.max()), "mean_abs_delta": float(delta.mean()),
+                "tokens": int(mask.sum())})
+
+
+def section_generation(args: Any, out: list[dict[str, Any]]) -> None:
+    from soar.engines.generation import HFGenerator, SamplingParams
+
+    model = make_model(args.shape, args.device)
+    vocab = model.config.vocab_size
+    tok = StubTokenizer()
+    shapes = [("student", 8, 32, args.prompt_tokens, args.new_tokens),
+              ("teacher", 1, 256, args.prompt_tokens, args.teacher_tokens)]
+    for name, n_prompts, samples, prompt_len, new in shapes:
+        ps = prompts(n_prompts, prompt_len, vocab, 2)
+        rows = n_prompts * samples
+        gen = HFGenerator(model, tok, batch_size=rows, compute_dtype=torch.bfloat16)
+        gen.generate_tokens(ps[:1], 2, SamplingParams(max_new_tokens=4, seed=0, ignore_eos=True))  # warm-up
+        reset_peak(args.device)
+        sync(args.device)
+        started = time.perf_counter()
+        groups = gen.generate_tokens(ps, samples, SamplingParams(max_new_tokens=new, seed=0, ignore_eos=True))
+        sync(args.device)
+        seconds = time.perf_counter() - started
+        tokens = sum(len(c.token_ids) for g in groups for c in g)
+        out.append({"section": "generation", "engine": "soar decode", "shape": name, "rows": rows,
+                    "new_tokens": new, "seconds": seconds, "tokens_per_s": tokens / seconds,
+                    "peak_gib": peak_gib(args.device)})
+        print_row(out[-1])
+        sampler = gen._sampling_model()
+        ids = torch.tensor(ps, device=args.device)
+        reset_peak(args.device)
+        sync(args.device)
+        started = time.perf_counter()
+        with torch.no_grad():
+            result = sampler.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                      num_return_sequences=samples, max_new_tokens=new, min_new_tokens=new,
+                                      pad_token_id=0, eos_token_id=None)
+        sync(args.device)
+        seconds = time.perf_counter() - started
+        tokens = (result.shape[1] - ids.shape[1]) * result.shape[0]
+        out.append({"section": "generation", "engine": "transformers generate", "shape": name, "rows": rows,
+                    "new_tokens": new, "seconds": seconds, "tokens_per_s": tokens / seconds,
+                    "peak_gib": peak_gib(args.device)})
+        print_row(out[-1])
+        del gen, sampler, result
+        reset_peak(args.device)
+
+
+def _rollouts(vocab: int, samples: int, prompt_len: int, completion: int, seed: int) -> Any:
+    from soar.engines.trainer import Rollouts
+
+    p = prompts(1, prompt_len, vocab, seed)[0]
+    comps = prompts(samples, completion, vocab, seed + 1)
+    advantages = [(-1.0) ** i for i in range(samples)]
+    return Rollouts([p] * samples, comps, advantages)
+
+
+def _timed_steps(step: Any, device: str, tokens: int) -> tuple[float, float | None]:
+    step()  # warm-up (optimiser state, autocast caches)
+    reset_peak(device)
+    sync(device)
+    started = time.perf_counter()
+    step()
+    sync(device)
+    seconds = time.perf_counter() - started
+    return tokens / seconds, peak_gib(device)
+
+
+def section_training(args: Any, out: list[dict[str, Any]]) -> None:
+    from soar.config import PolicyConfig
+    from soar.engines.lora import BatchedLoRATrainer
+    from soar.engines.trainer import PolicyTrainer
+
+    samples, prompt_len, completion = 32, args.prompt_tokens, args.train_tokens
+    tokens = samples * completion
+    for mode in ("full", "lora"):
+        model = make_model(args.shape, args.device)
+        vocab = model.config.vocab_size
+        cfg = PolicyConfig(lr=1e-5, kl_coef=0.001, micro_batch_size=args.micro_batch, finetune=mode,
+                           lora_rank=16, lora_alpha=32)
+        try:
+            trainer = PolicyTrainer(model, cfg, 10, 0, compute_dtype=torch.bfloat16)
+            r = _rollouts(vocab, samples, prompt_len, completion, 3)
+            rate, peak = _timed_steps(lambda: trainer.step(r), args.device, tokens)
+            out.append({"section": "training", "mode": mode, "sequences": samples, "completion_tokens": completion,
+                        "prompt_tokens": prompt_len, "micro_batch": args.micro_batch, "tokens_per_s": rate,
+                        "peak_gib": peak})
+        except torch.OutOfMemoryError as exc:
+            out.append({"section": "training", "mode": mode, "error": f"out of memory: {str(exc)[:120]}"})
+        print_row(out[-1])
+        del model
+        trainer = None
+        reset_peak(args.device)
+    students, per = 16, 4
+    model = make_model(args.shape, args.device)
+    vocab = model.config.vocab_size
+    cfg = PolicyConfig(lr=1e-4, kl_coef=0.001, micro_batch_size=args.micro_batch, finetune="lora", lora_rank=16,
+                       lora_alpha=32)
+    try:
+        engine = BatchedLoRATrainer(model, cfg, students, 0, compute_dtype=torch.bfloat16)
+        engine.begin(students, 10)
+        batch = [_rollouts(vocab, per, prompt_len, completion, 10 + s) for s in range(students)]
+        rate, peak = _timed_steps(lambda: engine.step(batch), args.device, students * per * completion)
+        out.append({"section": "training", "mode": f"batched lora x{students}", "sequences": students * per,
+                    "completion_tokens": completion, "prompt_tokens": prompt_len, "micro_batch": args.micro_batch,
+                    "tokens_per_s": rate, "peak_gib": peak})
+    except torch.OutOfMemoryError as exc:
+        out.append({"section": "training", "mode": f"batched lora x{students}", "error": f"out of memory: {str(exc)[:120]}"})
+    print_row(out[-1])
+
+
+def print_row(row: dict[str, Any]) -> None:
+    print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+
+
+SECTIONS = {"parity": section_parity, "generation": section_generation, "training": section_training}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", default="3b", choices=sorted(SHAPES))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--new-tokens", type=int, default=1024, help="Student generation length.")
+    parser.add_argument("--teacher-tokens", type=int, default=512)
+    parser.add_argument("--prompt-tokens", type=int, default=200)
+    parser.add_argument("--train-tokens", type=int, default=1024, help="Completion tokens per trained sequence.")
+    parser.add_argument("--micro-batch", type=int, default=4)
+    parser.add_argument("--sections", default="parity,generation,training")
+    parser.add_argument("--json", default="gpu_check.json")
+    args = parser.parse_args()
+    import transformers
+
+    info = {"device": torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor(),
+            "torch": torch.__version__, "transformers": transformers.__version__, "shape": args.shape,
+            "args": vars(args)}
+    print(json.dumps(info), flush=True)
+    rows: list[dict[str, Any]] = []
+    for name in args.sections.split(","):
+        started = time.perf_counter()
+        try:
+            SECTIONS[name](args, rows)
+        except Exception as exc:  # record and go on: one failed section must not lose the others
+            rows.append({"section": name, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            traceback.print_exc()
+        if rows and rows[-1].get("section") == name and name == "parity":
+            print_row(rows[-1])
+        print(f"# {name}: {time.perf_counter() - started:.1f} s", flush=True)
+        reset_peak(args.device)
+        Path(args.json).write_text(json.dumps({"info": info, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
