@@ -206,68 +206,67 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
     model, tokenizer = load_model(cfg.model)
     precision = compute_dtype(cfg.model)
 
-    saved = folder / "datasets.json"
-    if saved.exists():
-        controls = {k: [[Problem.from_dict(p) for p in d] for d in ds]
-                    for k, ds in json.loads(saved.read_text())["controls"].items()}
-    else:
-        controls = control_datasets(hard.train, {p.id for p in reward_questions}, stepping, n, datasets,
-                                    derive_seed(seed, "probe_datasets"))
-        if "teacher" in kinds:  # the base teacher, before any student adapter touches the model
-            with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:
+    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:  # teacher and students
+        saved = folder / "datasets.json"
+        if saved.exists():
+            controls = {k: [[Problem.from_dict(p) for p in d] for d in ds]
+                        for k, ds in json.loads(saved.read_text())["controls"].items()}
+        else:
+            controls = control_datasets(hard.train, {p.id for p in reward_questions}, stepping, n, datasets,
+                                        derive_seed(seed, "probe_datasets"))
+            if "teacher" in kinds:  # the base teacher, before any student adapter touches the model
                 generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=precision)
                 with console.status("sampling the base teacher"):
                     sample = sample_teacher(generator, tokenizer, cfg.teacher, datasets * n,
                                             derive_seed(seed, "teacher", 0), verifier.parseable_many)
-            controls["teacher"] = [[r.pair.to_problem(f"teacher-{d}-{i}") for i, r in enumerate(part)]
-                                   for d, part in enumerate(partition(sample.rollouts, datasets, n))]
-            console.print(f"base teacher: {len(sample.rollouts)} pairs accepted of {sample.attempts} drafts "
-                          f"({sample.acceptance_rate:.0%})")
-        controls = {k: controls[k] for k in kinds}
-        write_atomic(saved, json.dumps({"reward_questions": [p.to_dict() for p in reward_questions],
-                                        "controls": {k: [[p.to_dict() for p in d] for d in ds]
-                                                     for k, ds in controls.items()}}, indent=1))
-        write_atomic(folder / "settings.json", json.dumps(settings, indent=1))
+                controls["teacher"] = [[r.pair.to_problem(f"teacher-{d}-{i}") for i, r in enumerate(part)]
+                                       for d, part in enumerate(partition(sample.rollouts, datasets, n))]
+                console.print(f"base teacher: {len(sample.rollouts)} pairs accepted of {sample.attempts} drafts "
+                              f"({sample.acceptance_rate:.0%})")
+            controls = {k: controls[k] for k in kinds}
+            write_atomic(saved, json.dumps({"reward_questions": [p.to_dict() for p in reward_questions],
+                                            "controls": {k: [[p.to_dict() for p in d] for d in ds]
+                                                         for k, ds in controls.items()}}, indent=1))
+            write_atomic(folder / "settings.json", json.dumps(settings, indent=1))
 
-    results_file = folder / "results.jsonl"
-    done: dict[str, dict[str, Any]] = {}
-    if results_file.exists():
-        for line in results_file.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                done[record["job_id"]] = record
-    qr = [p.to_dict() for p in reward_questions]
-    jobs = [StudentJob(f"{kind}-d{d}-j{j}", 0, [p.to_dict() for p in dataset], qr,
-                       derive_seed(seed, "probe_student", d, j), cfg.inner.steps, ki * datasets + d, j)
-            for ki, kind in enumerate(kinds) for d, dataset in enumerate(controls[kind]) for j in range(r)]
-    todo = [job for job in jobs if job.job_id not in done]
-    console.print(f"probe {folder}  |  Q_R {M} hard train problems  |  {len(kinds)} kinds x {datasets} datasets of "
-                  f"{n} x {r} students = {len(jobs)} students, {cfg.inner.steps} inner steps "
-                  f"({len(jobs) - len(todo)} done before)")
+        results_file = folder / "results.jsonl"
+        done: dict[str, dict[str, Any]] = {}
+        if results_file.exists():
+            for line in results_file.read_text().splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    done[record["job_id"]] = record
+        qr = [p.to_dict() for p in reward_questions]
+        jobs = [StudentJob(f"{kind}-d{d}-j{j}", 0, [p.to_dict() for p in dataset], qr,
+                           derive_seed(seed, "probe_student", d, j), cfg.inner.steps, ki * datasets + d, j)
+                for ki, kind in enumerate(kinds) for d, dataset in enumerate(controls[kind]) for j in range(r)]
+        todo = [job for job in jobs if job.job_id not in done]
+        console.print(f"probe {folder}  |  Q_R {M} hard train problems  |  {len(kinds)} kinds x {datasets} datasets of "
+                      f"{n} x {r} students = {len(jobs)} students, {cfg.inner.steps} inner steps "
+                      f"({len(jobs) - len(todo)} done before)")
 
-    student_model = model if cfg.compute.pool == "inprocess" else None  # the teacher is done with it
-    del model
-    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
-            closing(build_pool(cfg, student_model, tokenizer, verifier, precision)) as pool:
-        console.print(f"students: {pool_description(cfg)}")
-        baseline = pool.baseline_accuracy(qr)
-        if todo:
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=console, transient=True) as progress:
-                task = progress.add_task("students", total=len(todo))
+        student_model = model if cfg.compute.pool == "inprocess" else None  # the teacher is done with it
+        del model
+        with closing(build_pool(cfg, student_model, tokenizer, verifier, precision)) as pool:
+            console.print(f"students: {pool_description(cfg)}")
+            baseline = pool.baseline_accuracy(qr)
+            if todo:
+                with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                              console=console, transient=True) as progress:
+                    task = progress.add_task("students", total=len(todo))
 
-                def finished(result: Any) -> None:
-                    record = {"job_id": result.job_id, "accuracy": result.accuracy,
-                              "reward": result.accuracy - baseline.accuracy, "train_rewards": result.train_rewards,
-                              "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds}
-                    with results_file.open("a", encoding="utf-8") as f:
-                        f.write(json.dumps(record) + "\n")
-                    done[result.job_id] = record
-                    progress.console.print(f"  {result.job_id:<16} accuracy {result.accuracy:.3f}  R "
-                                           f"{record['reward']:+.3f}")
-                    progress.advance(task)
+                    def finished(result: Any) -> None:
+                        record = {"job_id": result.job_id, "accuracy": result.accuracy,
+                                  "reward": result.accuracy - baseline.accuracy, "train_rewards": result.train_rewards,
+                                  "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds}
+                        with results_file.open("a", encoding="utf-8") as f:
+                            f.write(json.dumps(record) + "\n")
+                        done[result.job_id] = record
+                        progress.console.print(f"  {result.job_id:<16} accuracy {result.accuracy:.3f}  R "
+                                               f"{record['reward']:+.3f}")
+                        progress.advance(task)
 
-                pool.run(todo, baseline.accuracy, progress=finished)
+                    pool.run(todo, baseline.accuracy, progress=finished)
 
     rewards = {kind: [done[f"{kind}-d{d}-j{j}"]["accuracy"] - baseline.accuracy
                       for d in range(datasets) for j in range(r)] for kind in kinds}
