@@ -245,9 +245,14 @@ def main() -> None:
     args = parser.parse_args()
     import transformers
 
+    from soar.loops.plan import ModelShape
+
+    c = SHAPES[args.shape]
+    params = ModelShape(c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"], c["num_attention_heads"],
+                        c["num_key_value_heads"], c["vocab_size"], True).params  # soar plan scales from it
     info = {"device": torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor(),
             "torch": torch.__version__, "transformers": transformers.__version__, "shape": args.shape,
-            "args": vars(args)}
+            "params": params, "args": vars(args)}
     print(json.dumps(info), flush=True)
     rows: list[dict[str, Any]] = []
     for name in args.sections.split(","):

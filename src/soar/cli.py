@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import typer
 
+from soar.config import preset_names
 from soar.errors import ConfigError, SoarError
 
 app = typer.Typer(
@@ -28,7 +29,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 
 OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
-PresetOption = typer.Option(None, "--preset", "-p", help="A shipped preset: tiny, paper-math, paper-harp.")
+PresetOption = typer.Option(None, "--preset", "-p", help=f"A shipped preset: {', '.join(preset_names())}.")
 ConfigOption = typer.Option(None, "--config", "-c", help="A YAML config file.")
 
 
@@ -202,14 +203,17 @@ def plan(
                                                 "(overrides the table)."),
     hard_problems: Optional[int] = typer.Option(None, "--hard-problems", help="Hard-set size, when it has no "
                                                 "filter provenance yet."),
+    measured: Optional[Path] = typer.Option(None, "--measured", help="Throughput measured by scripts/gpu_check.sh "
+                                            "(its JSON; e.g. docs/gpu/gpu_check-h200-2026-11-26.json)."),
 ) -> None:
     """Work, memory per device and device-hours of one outer step, the whole run and one evaluation (no model loaded)."""
+    from soar.loops.plan import measured_throughput, render_plan
     from soar.loops.plan import plan as make_plan
-    from soar.loops.plan import render_plan
 
     cfg = resolve_config(preset, config, ctx.args)
+    speed = measured_throughput(measured, cfg.student.finetune) if measured is not None else None
     typer.echo(render_plan(cfg, make_plan(cfg, devices, length_fraction, acceptance, gen_tok_s, train_tok_s,
-                                          hard_problems)))
+                                          hard_problems, speed)))
 
 
 @app.command("sample", context_settings=OVERRIDES)

@@ -117,6 +117,15 @@ class TeacherConfig(PolicyConfig):
     answer_format: Literal["any", "number"] = "any"
     """``any``: B.2's rule (Math-Verify parses the boxed answer); ``number``: the answer must also be a plain
     number (a CPU-testbed deviation for numeric domains: Math-Verify parses ``[answer]`` as a symbol)."""
+    answers: Literal["own", "solver"] = "own"
+    """``own`` (the paper): the teacher samples each answer after its question.  ``solver`` (a CPU-testbed
+    deviation, ``sampling: structured`` only): the same weights answer the question as a solver would (the B.1
+    student prompt, greedy, ``solver_max_new_tokens``), and that reply's answer (its last box, else its last
+    number) is forced into the box, outside the policy gradient: the teacher learns which questions to ask.
+    SmolLM2-135M states 1 of 24 one-digit sums right in the answer span, 21 of 24 as a solver
+    (``benchmarks/teacher_answers.py``)."""
+    solver_max_new_tokens: int = 32
+    """Token budget of a solver reply (``answers: solver``)."""
 
 
 @dataclass
@@ -354,6 +363,11 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(c.student.group_size >= 2, "student.group_size", "at least 2 (leave-one-out needs two samples)",
          c.student.group_size)
     need(c.teacher.max_attempts_factor >= 1, "teacher.max_attempts_factor", "at least 1", c.teacher.max_attempts_factor)
+    need(c.teacher.answers == "own" or c.teacher.sampling == "structured", "teacher.answers",
+         "own unless teacher.sampling is structured (solver answers follow a forced question span)",
+         c.teacher.answers)
+    need(c.teacher.solver_max_new_tokens >= 1, "teacher.solver_max_new_tokens", "at least 1",
+         c.teacher.solver_max_new_tokens)
     from soar.algo.parsing import parse_teacher_outputs
 
     for example in c.teacher.prompt_examples:

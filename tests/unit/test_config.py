@@ -69,6 +69,8 @@ def test_dotted_overrides_are_typed():
         ("model", "3", "model must be a mapping"),
         ("teacher.answer_format", "digits", "teacher.answer_format must be one of"),
         ("teacher.prompt_examples", "['<question>Q?</question>']", "teacher.prompt_examples must be formatted"),
+        ("teacher.answers", "oracle", "teacher.answers must be one of"),
+        ("teacher.solver_max_new_tokens", "0", "teacher.solver_max_new_tokens must be at least 1"),
     ],
 )
 def test_bad_overrides_name_the_key(key, value, message):
@@ -117,3 +119,9 @@ def test_numeric_prompt_examples_must_have_numeric_answers():
     assert load_config("tiny", overrides={"teacher.prompt_examples": f"['{example}']"}).teacher.prompt_examples
     with pytest.raises(ConfigError, match="with a numeric A"):
         load_config("tiny", overrides={"teacher.prompt_examples": f"['{example}']", "teacher.answer_format": "number"})
+
+
+def test_solver_answers_need_structured_sampling():
+    assert load_config("tiny", overrides={"teacher.answers": "solver"}).teacher.answers == "solver"  # structured
+    with pytest.raises(ConfigError, match="teacher.answers must be own unless teacher.sampling is structured"):
+        load_config("paper-math", overrides={"teacher.answers": "solver"})

@@ -1,4 +1,6 @@
-from soar.math.extract import boxed_spans, has_boxed, last_boxed
+import pytest
+
+from soar.math.extract import boxed_spans, final_answer, has_boxed, last_boxed
 
 
 def test_simple_and_last():
@@ -28,3 +30,16 @@ def test_fbox_and_deep_nesting_is_linear():
     assert last_boxed(r"\fbox{5}") == "5"
     deep = r"\boxed{" + "{" * 50_000 + "x" + "}" * 50_000 + "}"
     assert last_boxed(deep) == "{" * 50_000 + "x" + "}" * 50_000
+
+
+@pytest.mark.parametrize("reply, answer", [
+    ("88 \\times 15 = 144\nThe final answer is 144.", "144"),  # the last number, not its full stop
+    ("so x = \\boxed{\\frac{1}{2}} and 7", "\\frac{1}{2}"),  # a box wins over later numbers
+    ("The total is 1,234,567.", "1234567"),
+    ("It is -4.", "-4"),
+    ("12 - 5-3", "3"),  # a minus after a digit is an operator
+    ("\\boxed{ } then 12", "12"),  # an empty box is no answer
+    ("Blue, of course.", None),
+])
+def test_final_answer_is_the_last_box_else_the_last_number(reply, answer):
+    assert final_answer(reply) == answer

@@ -347,3 +347,56 @@ def test_plan_counts_the_work_of_a_step():
     assert student["weights"] == student["kl_reference"] == KNOWN_MODELS["meta-llama/Llama-3.2-3B-Instruct"].params * 4
     faster = plan(c, gen_tok_s=6000.0, train_tok_s=16000.0, length_fraction=1.0, acceptance=1.0)
     assert faster["run_time"]["device_hours"] == pytest.approx(p["run_time"]["device_hours"] / 2)
+
+
+def _gpu_check_json(path: Path, rows: list[dict], **info) -> Path:
+    path.write_text(json.dumps({"info": {"device": "Test GPU", "shape": "3b", **info}, "rows": rows}))
+    return path
+
+
+GPU_ROWS = [
+    {"section": "generation", "engine": "soar decode", "shape": "student", "tokens_per_s": 6000.0},
+    {"section": "generation", "engine": "soar decode", "shape": "teacher", "tokens_per_s": 9999.0},
+    {"section": "generation", "engine": "transformers generate", "shape": "student", "tokens_per_s": 9999.0},
+    {"section": "training", "mode": "full", "tokens_per_s": 16000.0},
+    {"section": "training", "mode": "lora", "tokens_per_s": 12000.0},
+    {"section": "training", "mode": "batched lora x16", "error": "out of memory"},
+]
+
+
+def test_plan_reads_the_gpu_check_json_and_says_so(tmp_path):
+    from soar.loops.plan import measured_throughput, plan
+
+    c = load_config("paper-math")
+    file = _gpu_check_json(tmp_path / "gpu.json", GPU_ROWS)
+    measured = measured_throughput(file, "full")  # soar's decoder at the student shape, the students' mode
+    assert (measured.throughput.gen_tok_s, measured.throughput.train_tok_s) == (6000.0, 16000.0)
+    assert measured_throughput(file, "lora").throughput.train_tok_s == 12000.0
+    p = plan(c, length_fraction=1.0, acceptance=1.0, measured=measured)
+    given = plan(c, gen_tok_s=6000.0, train_tok_s=16000.0, length_fraction=1.0, acceptance=1.0)
+    assert p["run_time"]["device_hours"] == pytest.approx(given["run_time"]["device_hours"])
+    assert "measured on Test GPU (gpu.json" in p["speed"].source
+    # measured on a model half the size: figures scale to the config's 3B model
+    half = measured_throughput(_gpu_check_json(tmp_path / "half.json", GPU_ROWS, params=p["params"] // 2), "full")
+    assert plan(c, measured=half)["speed"].gen_tok_s == pytest.approx(3000.0, rel=1e-3)
+    result = subprocess.run([sys.executable, "-m", "soar", "plan", "--preset", "paper-math", "--measured", str(file)],
+                            capture_output=True, text=True, timeout=60, env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "6,000 sampled tok/s, 16,000 trained tok/s (measured on Test GPU" in result.stdout
+    assert "assumed" not in result.stdout.split("throughput per device")[1]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not json", "is not a gpu_check JSON file"),
+    (json.dumps({"rows": []}), "no 'info' and 'rows'"),
+    (json.dumps({"info": {"shape": "3b"}, "rows": GPU_ROWS[3:]}), "has no 'soar decode' student-shape generation row"),
+    (json.dumps({"info": {"shape": "3b"}, "rows": GPU_ROWS[:3]}), "has no 'full' training row"),
+    (json.dumps({"info": {"shape": "7b"}, "rows": GPU_ROWS}), "does not say which model it measured"),
+])
+def test_plan_refuses_a_bad_measurement_file_in_one_line(tmp_path, content, message):
+    file = tmp_path / "gpu.json"
+    file.write_text(content)
+    result = subprocess.run([sys.executable, "-m", "soar", "plan", "--preset", "paper-math", "--measured", str(file)],
+                            capture_output=True, text=True, timeout=60, env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr and str(file) in result.stderr

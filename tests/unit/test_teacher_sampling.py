@@ -80,3 +80,41 @@ def test_prompt_examples_reach_the_prompt_and_bad_pairs_are_rejected(verifier, q
     assert sample.rejections == {reason: 4} and sample.attempts == 8  # a round draws 4 drafts
     prompt = tokenizer.decode(rollout.prompt_ids)
     assert example in prompt and prompt == teacher_prompt(tokenizer, [example])
+
+
+class ScriptedSolver(ScriptedTeacher):
+    """A ScriptedTeacher that also answers ``generate`` (string prompts) with ``replies[question]``."""
+
+    def __init__(self, tokenizer, spans, replies):
+        super().__init__(tokenizer, spans)
+        self.replies, self.asked = replies, []
+
+    def generate(self, prompts, n, sampling):
+        self.asked.append((prompts, sampling))
+        out = []
+        for index, prompt in enumerate(prompts):
+            (question,) = [q for q in self.replies if q in prompt]
+            text = self.replies[question]
+            out.append([Completion(index, text, self.tokenizer(text, add_special_tokens=False)["input_ids"])] * n)
+        return out
+
+
+def test_solver_answers_are_the_greedy_student_replies_forced_and_masked(verifier):
+    from soar.data.prompts import student_prompt
+
+    tokenizer = default_tokenizer()
+    cfg = TeacherConfig(sampling="structured", answers="solver", solver_max_new_tokens=24, max_new_tokens=64,
+                        max_attempts_factor=8, answer_format="number")
+    replies = {"What is 6 + 7?": "6 + 7 = 13\nThe final answer is 13.", "Name a colour?": "Blue, of course."}
+    spans = ["Name a colour?", "What is 6 + 7?"]  # round 1 (4 drafts): no number in the reply; round 2: 13
+    solver = ScriptedSolver(tokenizer, spans, replies)
+    sample = sample_teacher(solver, tokenizer, cfg, 1, seed=0, parseable=verifier.parseable_many)
+    (rollout,) = sample.rollouts
+    assert (rollout.pair.question, rollout.pair.answer) == ("What is 6 + 7?", "13")
+    assert sample.rejections == {"missing_answer_tags": 4}
+    prompts, sampling = solver.asked[-1]
+    assert prompts == [student_prompt("What is 6 + 7?", tokenizer)] * 4
+    assert sampling.greedy and sampling.max_new_tokens == 24
+    assert tokenizer.decode(rollout.completion_ids) == "<question>What is 6 + 7?</question><answer>\\boxed{13}</answer>"
+    sampled = [t for t, m in zip(rollout.completion_ids, rollout.completion_mask) if m]
+    assert tokenizer.decode(sampled) == "What is 6 + 7?"  # only the question is the teacher's to learn

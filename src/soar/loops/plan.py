@@ -10,10 +10,13 @@ turns token counts into device-hours with a throughput table.
 
 Token counts are upper bounds scaled by ``length_fraction`` (the share of
 ``max_new_tokens`` a reply uses on average: an assumption, printed).  Teacher
-drafts follow from an assumed acceptance rate.  Throughput comes from
+drafts follow from an assumed acceptance rate.  Throughput comes from a
+``scripts/gpu_check.sh`` JSON given with ``--measured`` (soar's decoder at the
+student shape, the RLOO step of the students' fine-tuning mode), else from
 :data:`THROUGHPUT`: CPU figures measured here by ``benchmarks/engines.py``,
-GPU figures marked *assumed* until a GPU run measures them; every figure can
-be overridden (``--gen-tok-s``, ``--train-tok-s``).  Students run in parallel
+GPU figures marked *assumed*; either is scaled by parameter count to the
+config's model, and each figure can be overridden (``--gen-tok-s``,
+``--train-tok-s``).  Students run in parallel
 on ``devices`` devices (default: one student per device, as B.9's 32 GPUs for
 32 students); the teacher's generation and update run on one device while the
 students wait (as in Algorithm 1: the phases are sequential).
@@ -130,11 +133,61 @@ def _device_kind(cfg: SoarConfig) -> str:
     return "cpu" if cfg.model.device == "cpu" else "gpu"
 
 
-def throughput(cfg: SoarConfig, shape: ModelShape, gen: float | None = None, train: float | None = None) -> Throughput:
-    """The table's figure for this device kind, scaled by model size from the nearest entry; overrides win."""
+@dataclass(frozen=True)
+class Measured:
+    """Throughput read from a ``scripts/gpu_check.sh`` JSON (``benchmarks/gpu_check.py``)."""
+
+    throughput: Throughput
+    params: int
+    """Parameters of the model it was measured on (figures are scaled from it to the config's model)."""
+
+
+GPU_CHECK_PARAMS = {"3b": KNOWN_MODELS["meta-llama/Llama-3.2-3B-Instruct"].params}
+"""Parameters of gpu_check's ``--shape`` models, for JSON written before it recorded ``info.params``."""
+
+
+def measured_throughput(path: str | Path, finetune: str) -> Measured:
+    """The sampled and trained tok/s of a gpu_check JSON: soar's decoder at the student shape (the
+    bulk of a step's tokens) and the RLOO step of the students' fine-tuning mode (``full`` or ``lora``)."""
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--measured: no such file: {file}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--measured: {file} is not a gpu_check JSON file ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("info"), dict) or not isinstance(data.get("rows"), list):
+        raise ConfigError(f"--measured: {file} is not a gpu_check JSON file (no 'info' and 'rows')")
+    info, rows = data["info"], [r for r in data["rows"] if isinstance(r, dict) and "error" not in r]
+
+    def rate(row: dict[str, Any]) -> float | None:
+        value = row.get("tokens_per_s")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+    gen = [rate(r) for r in rows if r.get("section") == "generation" and r.get("engine") == "soar decode"
+           and r.get("shape") == "student" and rate(r)]
+    train = [rate(r) for r in rows if r.get("section") == "training" and r.get("mode") == finetune and rate(r)]
+    if not gen or not train:
+        missing = "'soar decode' student-shape generation row" if not gen else f"'{finetune}' training row"
+        raise ConfigError(f"--measured: {file} has no {missing} with tokens_per_s (rerun scripts/gpu_check.sh "
+                          f"with the generation and training sections)")
+    params = info.get("params", GPU_CHECK_PARAMS.get(str(info.get("shape"))))
+    if not isinstance(params, int) or params <= 0:
+        raise ConfigError(f"--measured: {file} does not say which model it measured (info.params or info.shape "
+                          f"{', '.join(GPU_CHECK_PARAMS)})")
+    source = f"measured on {info.get('device', 'an unnamed device')} ({file.name}: soar decode, {finetune} RLOO step)"
+    return Measured(Throughput(max(gen), max(train), source), params)
+
+
+def throughput(cfg: SoarConfig, shape: ModelShape, gen: float | None = None, train: float | None = None,
+               measured: Measured | None = None) -> Throughput:
+    """The measured figures, else the table's for this device kind, scaled by model size from the model they
+    were measured on; command-line figures win."""
     kind = _device_kind(cfg)
     reference, params = (("cpu", "135m"), 134_515_008) if kind == "cpu" else (("gpu", "3b"), 3_212_749_824)
     base = THROUGHPUT[reference]
+    if measured is not None:
+        base, params = measured.throughput, measured.params
     scale = params / shape.params
     source = base.source if abs(scale - 1) < 0.05 else f"{base.source}, scaled by model size x{scale:.2f}"
     if gen is not None or train is not None:
@@ -158,7 +211,7 @@ def hard_set_size(cfg: SoarConfig) -> tuple[int | None, str]:
 
 def plan(cfg: SoarConfig, devices: int | None = None, length_fraction: float = 0.5, acceptance: float | None = None,
          gen_tok_s: float | None = None, train_tok_s: float | None = None,
-         hard_problems: int | None = None) -> dict[str, Any]:
+         hard_problems: int | None = None, measured: Measured | None = None) -> dict[str, Any]:
     """Every figure ``soar plan`` prints, as a dict (see the module doc)."""
     if not 0 < length_fraction <= 1:
         raise ConfigError(f"--length-fraction must be in (0, 1], got {length_fraction}")
@@ -169,7 +222,7 @@ def plan(cfg: SoarConfig, devices: int | None = None, length_fraction: float = 0
     if not 0 < acceptance <= 1:
         raise ConfigError(f"--acceptance must be in (0, 1], got {acceptance}")
     shape = model_shape(cfg)
-    speed = throughput(cfg, shape, gen_tok_s, train_tok_s)
+    speed = throughput(cfg, shape, gen_tok_s, train_tok_s, measured)
     devices = devices or (1 if _device_kind(cfg) == "cpu" else students)
     if devices < 1:
         raise ConfigError(f"--devices must be at least 1, got {devices}")
@@ -288,6 +341,9 @@ def render_plan(cfg: SoarConfig, p: dict[str, Any]) -> str:
     kind = "GPU" if _device_kind(cfg) == "gpu" else "CPU"
     add(f"throughput per device: {speed.gen_tok_s:,.0f} sampled tok/s, {speed.train_tok_s:,.0f} trained tok/s "
         f"({speed.source})")
+    if "assumed" in speed.source and _device_kind(cfg) == "gpu":
+        add("  measure them: bash scripts/gpu_check.sh on one GPU, then soar plan --measured gpu_check.json "
+            "(one H200 run: docs/gpu/)")
     add(f"devices: {p['devices']} (students spread one per device, the teacher phases on one)")
     step_h = p["step_time"]["wall_s"] / 3600
     hours = p["run_time"]["device_hours"]

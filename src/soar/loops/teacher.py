@@ -16,7 +16,10 @@ Sampling modes (``teacher.sampling``):
   23-53%, over 4 draws of 8 pairs), the answer span until the ``}`` that
   closes the box (brace-balanced).  Forced tokens are masked out of the policy gradient.  The
   result still goes through the parser (empty questions and unparseable
-  answers are rejected and resampled, as in ``rejection``).
+  answers are rejected and resampled, as in ``rejection``).  With
+  ``teacher.answers: solver`` (CPU testbed) the answer is not sampled: the
+  same weights answer the question greedily under the student prompt, and the
+  reply's answer is forced into the box (masked, like the template).
 * ``multiturn`` (D.3): a question turn, then an answer turn; the log-prob is
   the sum of both (one sequence, the second user turn masked).  The paper does
   not print its two prompts; ours are :data:`MULTITURN_QUESTION` and
@@ -43,6 +46,7 @@ would leave 16 of the paper's 32 GPUs idle or give g a second meaning.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,10 +55,11 @@ from soar.algo.parsing import Parseable, parse_teacher_outputs, rejection_counts
 from soar.algo.rloo import leave_one_out_advantages
 from soar.algo.seeds import derive_seed
 from soar.config import TeacherConfig
-from soar.data.prompts import render, teacher_prompt
+from soar.data.prompts import render, student_prompt, teacher_prompt
 from soar.engines.generation import Generator, SamplingParams
 from soar.engines.trainer import PolicyTrainer, Rollouts
 from soar.errors import SoarError
+from soar.math.extract import final_answer
 from soar.types import QAPair
 
 MULTITURN_QUESTION = ("You are generating a new math problem for a math assistant. Write ONE original, challenging "
@@ -150,6 +155,9 @@ def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str,
         _sample(generator, tokenizer, cfg, prompt_ids, drafts, QUESTION_ENDS, seed, eos_ends=True, eos_closes=True)
         for d in drafts:  # a question the model ended with "?" or an EOS gets its closing tag forced
             _force(tokenizer, [d], "" if d.text.endswith(("</question>", "<question>")) else "</question>")
+        if cfg.answers == "solver":
+            _solve(generator, tokenizer, cfg, drafts)
+            return drafts
         _force(tokenizer, drafts, "<answer>\\boxed{")
         for d in drafts:
             d.span = ""
@@ -175,6 +183,29 @@ def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str,
         for d, question in zip(drafts, questions):
             d.text = f"<question>{question}</question><answer>{d.span.strip()}</answer>" if d.alive else ""
     return drafts
+
+
+def _solve(generator: Generator, tokenizer: Any, cfg: TeacherConfig, drafts: list[_Draft]) -> None:
+    """``answers: solver``: each alive draft's question answered greedily under the B.1 student prompt; the
+    reply's :func:`~soar.math.extract.final_answer` is forced as the answer.  A draft whose reply states no
+    answer is ended (the parser rejects it for its missing answer)."""
+    live = [d for d in drafts if d.alive]
+    questions = [_QUESTION.search(d.text) for d in live]
+    asked = [(d, m.group(1).strip()) for d, m in zip(live, questions) if m is not None and m.group(1).strip()]
+    for d in live:
+        d.alive = False
+    if not asked:
+        return
+    sampling = SamplingParams(max_new_tokens=cfg.solver_max_new_tokens, greedy=True)
+    replies = generator.generate([student_prompt(q, tokenizer) for _, q in asked], 1, sampling)
+    for (d, _), (reply,) in zip(asked, replies):
+        answer = final_answer(reply.text)
+        if answer is not None:
+            d.alive = True
+            _force(tokenizer, [d], f"<answer>\\boxed{{{answer}}}</answer>")
+
+
+_QUESTION = re.compile(r"<question>(.*?)</question>", re.DOTALL)
 
 
 def _force(tokenizer: Any, drafts: list[_Draft], text: str) -> None:

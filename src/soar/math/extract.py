@@ -42,6 +42,19 @@ def last_boxed(text: str) -> str | None:
     return spans[-1] if spans else None
 
 
+_NUMBER = re.compile(r"(?:(?<![\w)])-)?\d[\d,]*(?:\.\d+)?")  # a minus after a word or ")" is an operator
+
+
+def final_answer(text: str) -> str | None:
+    r"""A reply's answer as a solver states it: its last ``\boxed{}`` (when not empty), else its last number
+    (thousands commas dropped, a trailing full stop not part of it), else ``None``."""
+    boxed = last_boxed(text)
+    if boxed is not None and boxed.strip():
+        return boxed.strip()
+    numbers = _NUMBER.findall(text)
+    return numbers[-1].replace(",", "") if numbers else None
+
+
 def has_boxed(text: str) -> bool:
     r"""Whether ``text`` contains at least one closed ``\boxed{...}``."""
     return last_boxed(text) is not None
