@@ -13,7 +13,9 @@ on another GPU) must be told.  :meth:`Generator.update_weights` takes a
 with a version number so an engine can tell a stale update from a new one
 (prime-rl's ``WeightBroadcast``, verl's ``update_weights``).  A generator that
 samples from the trainer's own module (``HFGenerator``) copies nothing when
-the update's tensors already are its parameters.
+the update's tensors already are its parameters.  A generator colocated with a
+trainer on one device sleeps (:meth:`~Generator.sleep`) while the trainer runs
+and wakes (:meth:`~Generator.wake`) before it generates again.
 
 This module imports no engine, so the ``hf`` and ``vllm`` generators both
 depend on it and not on each other.
@@ -72,3 +74,9 @@ class Generator(Protocol):
     def generate_tokens(self, prompt_ids: list[list[int]], n: int, sampling: SamplingParams) -> list[list[Completion]]: ...
 
     def update_weights(self, update: WeightUpdate) -> None: ...
+
+    def sleep(self) -> None:
+        """Give the device to the trainer until :meth:`wake` (vLLM colocated: sleep level 1; else nothing)."""
+
+    def wake(self) -> None:
+        """Ready to generate again, with the weights held before :meth:`sleep`."""

@@ -59,6 +59,12 @@ class HFGenerator:
                 copy_.copy_(param)
         return self._cast
 
+    def sleep(self) -> None:
+        """Nothing to free: the generator samples from the trainer's own module."""
+
+    def wake(self) -> None:
+        """Nothing to restore (see :meth:`sleep`)."""
+
     def update_weights(self, update: WeightUpdate) -> None:
         """Copy ``update``'s tensors into the sampled module by name (full weights, or the PEFT adapter of a
         PEFT-wrapped module); a tensor that already is the module's parameter (a trainer sharing the module)
@@ -159,5 +165,5 @@ def build_generator(compute: Any, model: Any, tokenizer: Any, model_path: str | 
         from soar.engines.vllm_generator import VLLMGenerator
 
         return VLLMGenerator(model_path or model.name_or_path, gpu_memory_utilization=compute.vllm_gpu_memory_utilization,
-                             seed=compute.seed)
+                             seed=compute.seed, enable_sleep_mode=True)  # colocated with its trainer
     return HFGenerator(model, tokenizer, batch_size=compute.generation_batch_size, compute_dtype=compute_dtype)

@@ -29,6 +29,17 @@ Version-sensitive calls:
   ``LLM.collective_rpc(callable)`` as CPU tensors, which vLLM >= 0.9 allows only with
   ``VLLM_ALLOW_INSECURE_SERIALIZATION=1``.
 * ``llm.llm_engine.remove_lora(id)`` frees the previous adapter version.
+* Colocation: built with ``enable_sleep_mode``, :meth:`sleep` calls
+  ``LLM.sleep(level=1)`` (weights to host memory, KV cache freed) while the
+  trainer uses the GPU and :meth:`wake` calls ``LLM.wake_up()``; weights are
+  pushed only while awake.  Level 2 is not used (it discards the weights, and
+  an engine woken from it serves garbage until every weight is pushed again).
+
+The rules this class keeps (CPU tests hold it to them with a fake ``vllm``
+package, ``tests/fakes/vllm``, that raises when one is broken): new weights are
+pushed before any generation that follows a change; the prefix cache is reset
+after every push; an adapter id is never reused; nothing is reloaded from disk
+after the first load; no generation or push while asleep.
 
 Deviations from ``HFGenerator``:
 
@@ -80,6 +91,7 @@ class VLLMGenerator:
         enable_lora: bool = False,
         max_lora_rank: int = 16,
         seed: int = 0,
+        enable_sleep_mode: bool = False,
         **engine_kwargs: Any,
     ) -> None:
         """``model``: a model directory (e.g. ``converted_copy``'s) or hub id, or an existing ``vllm.LLM``.
@@ -93,6 +105,8 @@ class VLLMGenerator:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self._vllm = _import_vllm()
         if building:
+            if enable_sleep_mode:
+                engine_kwargs["enable_sleep_mode"] = True
             model = self._vllm.LLM(
                 model=str(model), dtype=dtype, seed=seed, gpu_memory_utilization=gpu_memory_utilization,
                 max_model_len=max_model_len, enable_lora=enable_lora, max_lora_rank=max_lora_rank,
@@ -102,12 +116,33 @@ class VLLMGenerator:
         self.tokenizer = self.llm.get_tokenizer()
         self._lora: Any = None  # the LoRARequest generation goes through, or None for the base model
         self._lora_version = 0
+        self._sleep_mode = enable_sleep_mode
+        self.asleep = False
+        self.weights_version = 0
+        """Version of the last full-weight update loaded (:class:`WeightUpdate.version`)."""
+
+    # -- colocation ----------------------------------------------------------
+    def sleep(self) -> None:
+        """Free the GPU for training (sleep level 1: weights offloaded to host memory, KV cache dropped).
+        A no-op unless the engine was built with ``enable_sleep_mode``.  Level 2 (weights discarded) is never
+        used: it needs a full re-push of every weight after waking (vLLM #29341)."""
+        if self._sleep_mode and not self.asleep:
+            self.llm.sleep(level=1)
+            self.asleep = True
+
+    def wake(self) -> None:
+        """Back from :meth:`sleep`, with the weights it held (nothing is reloaded from disk)."""
+        if self.asleep:
+            self.llm.wake_up()
+            self.asleep = False
 
     # -- generation --------------------------------------------------------
     def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[Completion]]:
         return self.generate_tokens([self.tokenizer.encode(p, add_special_tokens=False) for p in prompts], n, sampling)
 
     def generate_tokens(self, prompt_ids: list[list[int]], n: int, sampling: SamplingParams) -> list[list[Completion]]:
+        if self.asleep:
+            raise SoarError("the vllm generator is asleep: wake() it before generating")
         greedy = sampling.greedy or sampling.temperature < 1e-5  # vLLM's own threshold for greedy
         params = [self._params(sampling, greedy, n, i) for i in range(len(prompt_ids))]
         inputs = [{"prompt_token_ids": list(ids)} for ids in prompt_ids]
@@ -139,7 +174,12 @@ class VLLMGenerator:
         """The :class:`~soar.engines.base.Generator` contract: full tensors go through :meth:`load_weights`;
         an adapter must come as a saved PEFT folder (vLLM loads adapters from disk) and goes to :meth:`set_lora`."""
         if update.kind == "full":
+            if update.version and update.version <= self.weights_version:
+                return  # stale: the engine already holds these weights or newer ones
+            if self.asleep:
+                raise SoarError("the vllm generator is asleep: wake() it before pushing weights")
             self.load_weights(update.tensors)
+            self.weights_version = update.version
         elif update.path is not None:
             self.set_lora(update.path)
         else:

@@ -17,8 +17,9 @@ Grounded-T is the teacher of the run's last finished step, or of the step
 B.7: step 200 on MATH, 170 on HARP): a run keeps the teacher's weights every
 ``checkpoint.teacher_every`` steps under ``teachers/``.  Steps count from 1
 there, as in the paper (``--step 170`` is the teacher after 170 outer steps).
-A trained teacher is sampled with the ``hf`` generator: the ``vllm`` engine
-would sample the base weights it loaded.
+With ``compute.generator: vllm`` the engine loads the base model and the
+trained teacher's weights are pushed into it before sampling (a fully
+fine-tuned teacher; a LoRA teacher is sampled with ``hf``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     """Write ``count`` accepted QA pairs to ``out`` (JSONL); returns acceptance rate, attempts, seconds."""
     import torch
 
+    from soar.engines.base import WeightUpdate
     from soar.engines.generation import build_generator
     from soar.engines.models import compute_dtype, load_model
     from soar.engines.trainer import load_trained
@@ -55,9 +57,9 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     weights_file, step_label = None, checkpoint.name if checkpoint is not None else ""
     if checkpoint is not None and teacher_step is not None:
         weights_file, step_label = _teacher_at(RunDir(teacher_run), teacher_step)
-    if checkpoint is not None and cfg.compute.generator != "hf":
-        raise ConfigError("soar sample --teacher samples the trained teacher with compute.generator: hf (the vllm "
-                          "engine is not given trained weights)")
+    if checkpoint is not None and cfg.compute.generator == "vllm" and cfg.teacher.finetune != "full":
+        raise ConfigError("soar sample --teacher with compute.generator: vllm pushes a fully fine-tuned teacher's "
+                          "weights; sample a LoRA teacher with compute.generator: hf")
     if cfg.compute.threads:
         torch.set_num_threads(cfg.compute.threads)
     model, tokenizer = load_model(cfg.model)
@@ -70,6 +72,8 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
         model = load_trained(model, cfg.teacher, weights)
         label = f"{'Intrinsic' if cfg.teacher.reward == 'learnability' else 'Grounded'}-T ({step_label})"
     generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=compute_dtype(cfg.model))
+    if checkpoint is not None:  # vllm loaded the base model from disk; hf samples ``model`` itself (nothing copied)
+        generator.update_weights(WeightUpdate("full", dict(model.named_parameters()), version=1))
     started = time.perf_counter()
     seed = cfg.compute.seed if seed is None else seed
     with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \

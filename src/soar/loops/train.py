@@ -76,9 +76,9 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
     else:
         cfg = cfg or load_config("tiny")
         run = RunDir(out or Path(cfg.out_dir) / time.strftime("soar-%Y%m%d-%H%M%S"))
-    if cfg.compute.generator != "hf":  # before anything is written
-        raise ConfigError("soar train supports compute.generator: hf for now; the vllm generator is not yet fed the "
-                          "teacher's and students' updated weights inside the loop")
+    if cfg.compute.generator == "vllm" and cfg.teacher.finetune != "full":  # before anything is written
+        raise ConfigError("compute.generator: vllm takes the teacher's full weights after every update; "
+                          "set teacher.finetune: full (a LoRA teacher is not pushed to vLLM yet)")
     require_provenance(cfg.data, cfg.model.name, invocation, cfg.out_dir)
     hard = load_hard_set(cfg.data)
     if cfg.inner.reward_questions > len(hard.train):
@@ -110,6 +110,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
         if checkpoint is not None:
             tensors, state = run.load_checkpoint(checkpoint)
             teacher.load_state_dict(tensors["teacher"])
+            push_teacher(teacher_generator, teacher, version=state["step"] + 1)  # an engine built from the base
             pool.load_state_dict(tensors["students"])
             torch.set_rng_state(tensors["rng"])
             promotion = PromotionState(**state["promotion"])
@@ -185,6 +186,15 @@ class StepBook:
         return round(time.perf_counter() - self.started, 3)
 
 
+def push_teacher(generator: Any, teacher: Any, version: int) -> None:
+    """The teacher's weights to the generator that samples it, awake: in place for vLLM (then its prefix cache
+    is reset), nothing copied for the ``hf`` generator, which samples the trainer's own module."""
+    from soar.engines.base import WeightUpdate
+
+    generator.wake()
+    generator.update_weights(WeightUpdate("full", dict(teacher.model.named_parameters()), version=version))
+
+
 def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, teacher: Any, teacher_generator: Any,
                pool: StudentPool, verifier: Any, promotion: PromotionState, run: RunDir, book: StepBook
                ) -> tuple[StepRecord, PromotionState]:
@@ -194,6 +204,7 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
 
     # 1. The teacher writes B*g*n accepted QA pairs: B RLOO groups of g datasets X_k of n pairs.
     with book.timed("teacher_generation"):
+        teacher_generator.wake()
         try:
             sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, B * g * n,
                                     derive_seed(seed, "teacher", step), verifier.parseable_many,
@@ -202,6 +213,7 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
             raise AcceptanceError(f"{exc} To go on: raise teacher.max_attempts_factor in {run.path / 'config.yaml'}, "
                                   f"then soar train --resume {run.path}") from None
         datasets = partition(sample.rollouts, B * g, n)
+        teacher_generator.sleep()  # colocated (vLLM): the students and the teacher update get the device
 
     # 2. Q_R: M hard train questions; the baseline student's greedy accuracy on them, once.
     picks = random.Random(derive_seed(seed, "reward_questions", step)).sample(range(len(hard_train)),
@@ -249,6 +261,7 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
     # 5. One teacher RLOO step: leave-one-out within each group, every rollout of X_k carries A_k.
     with book.timed("teacher_update"):
         stats = teacher_update(teacher, datasets, rewards, groups=B)
+        push_teacher(teacher_generator, teacher, version=step + 1)  # phi reaches the engine that samples it
 
     run.write_questions(step, [dict(rollout.pair.to_problem().to_dict(), dataset=k, group=k // g, reward=rewards[k])
                                for k, dataset in enumerate(datasets) for rollout in dataset])

@@ -1,0 +1,218 @@
+"""The vLLM generator's rules, on CPU, against the fake ``vllm`` package in ``tests/fakes`` (vLLM needs CUDA).
+
+The fake holds its own weights in vLLM's fused layout and generates from them,
+so a weight that does not arrive shows up as wrong output or as the fake's
+:class:`ContractError`; each rule has a test that breaks it on purpose and
+watches the fake catch it.  ``soar train`` runs two outer steps with the teacher
+on the vllm generator: weights pushed after every teacher update, the prefix
+cache reset after every push, the engine asleep while students train, weights
+read from disk once.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from soar.engines.base import SamplingParams, WeightUpdate
+from soar.engines.generation import HFGenerator
+from soar.engines.tiny import default_tokenizer, tiny_model
+
+FAKES = str(Path(__file__).resolve().parents[1] / "fakes")
+PROMPTS = ["Hello there", "Write a number:"]
+
+
+@pytest.fixture
+def vllm(monkeypatch):
+    for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(FAKES)
+    import vllm
+
+    assert vllm.__file__.startswith(FAKES)
+    vllm.LLM.loads_from_disk = 0
+    yield vllm
+    for name in [m for m in sys.modules if m == "vllm" or m.startswith("vllm.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = default_tokenizer()
+    _model(tokenizer, 0).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _model(tokenizer, seed):
+    """A random Llama whose greedy replies depend on its weights (grouped-query attention: q and kv sizes differ)."""
+    return tiny_model(tokenizer, seed=seed, kv_heads=2, init_std=0.5)
+
+
+def _greedy(generator, tokenizer):
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in PROMPTS]
+    return [[c.token_ids for c in group] for group in
+            generator.generate_tokens(ids, 2, SamplingParams(max_new_tokens=8, greedy=True))]
+
+
+def test_hugging_face_names_land_on_vllm_fused_weights(vllm, model_dir):
+    from soar.engines.vllm_generator import VLLMGenerator
+
+    generator = VLLMGenerator(model_dir, enable_sleep_mode=True)
+    tokenizer = generator.tokenizer
+    other = _model(tokenizer, 1)  # new weights, same shapes
+    engine = generator.llm.llm_engine.model_executor.driver_worker.model_runner.model
+    assert any(name.endswith("qkv_proj.weight") for name in engine.params) and "lm_head.weight" not in engine.params
+    before = _greedy(generator, tokenizer)
+    generator.update_weights(WeightUpdate("full", dict(other.named_parameters()), version=1))
+    assert engine.pushed == engine.all_names()  # every q/k/v and gate/up shard, every other weight
+    assert _greedy(generator, tokenizer) == _greedy(HFGenerator(other, tokenizer), tokenizer) != before
+    assert generator.weights_version == 1 and generator.llm.resets == 1
+    generator.update_weights(WeightUpdate("full", dict(_model(tokenizer, 0).named_parameters()),
+                                          version=1))  # stale version: skipped
+    assert generator.llm.pushes == 1
+    with pytest.raises(KeyError):  # a PEFT name is not a vLLM weight: why a LoRA teacher is refused
+        generator.load_weights({"base_model.model.model.norm.weight": other.model.norm.weight})
+    assert vllm.LLM.loads_from_disk == 1
+
+
+def test_the_fake_catches_a_push_without_a_prefix_cache_reset(vllm, model_dir, monkeypatch):
+    from soar.engines.vllm_generator import VLLMGenerator
+
+    generator = VLLMGenerator(model_dir)
+    monkeypatch.setattr(generator.llm, "reset_prefix_cache", lambda: True)  # the rule broken on purpose
+    generator.update_weights(WeightUpdate("full", dict(_model(generator.tokenizer, 1)
+                                                       .named_parameters()), version=1))
+    with pytest.raises(vllm.ContractError, match="without reset_prefix_cache"):
+        _greedy(generator, generator.tokenizer)
+
+
+def test_sleep_level_1_keeps_the_weights_and_nothing_runs_while_asleep(vllm, model_dir):
+    from soar.engines.vllm_generator import VLLMGenerator
+    from soar.errors import SoarError
+
+    generator = VLLMGenerator(model_dir, enable_sleep_mode=True)
+    tokenizer = generator.tokenizer
+    other = _model(tokenizer, 1)
+    generator.update_weights(WeightUpdate("full", dict(other.named_parameters()), version=1))
+    pushed = _greedy(generator, tokenizer)
+    generator.sleep()
+    with pytest.raises(SoarError, match="asleep"):
+        _greedy(generator, tokenizer)
+    with pytest.raises(SoarError, match="asleep"):
+        generator.update_weights(WeightUpdate("full", dict(other.named_parameters()), version=2))
+    generator.wake()
+    assert _greedy(generator, tokenizer) == pushed and vllm.LLM.loads_from_disk == 1  # not reloaded from disk
+    generator.llm.sleep(level=2)  # what soar never does: the fake holds vLLM to its level-2 behaviour
+    generator.llm.wake_up()
+    with pytest.raises(vllm.ContractError, match="level-2"):
+        generator.llm.generate([{"prompt_token_ids": [1, 2]}], [vllm.SamplingParams(temperature=0, max_tokens=2)])
+
+
+def test_adapter_ids_are_never_reused(vllm, model_dir, tmp_path, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+
+    from soar.engines.vllm_generator import VLLMGenerator
+
+    generator = VLLMGenerator(model_dir, enable_lora=True)
+    tokenizer = generator.tokenizer
+    folders = []
+    for seed in (1, 2):
+        peft = get_peft_model(_model(tokenizer, 0),
+                              LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+        torch.manual_seed(seed)  # after tiny_model, which seeds the global generator itself
+        with torch.no_grad():  # adapters large enough to change greedy replies
+            for name, param in peft.named_parameters():
+                if "lora_" in name:
+                    param.normal_(0, 1.0)
+        peft.save_pretrained(tmp_path / f"adapter{seed}")
+        folders.append((tmp_path / f"adapter{seed}", peft))
+    outputs = []
+    for folder, peft in folders:
+        generator.set_lora(folder)
+        outputs.append(_greedy(generator, tokenizer))
+        assert outputs[-1] == _greedy(HFGenerator(peft.eval(), tokenizer), tokenizer)
+    assert outputs[0] != outputs[1]
+    monkeypatch.setattr(generator, "_lora_version", 0)  # the rule broken on purpose: ids start over
+    generator.set_lora(folders[1][0])
+    with pytest.raises(vllm.ContractError, match="reused"):
+        _greedy(generator, tokenizer)
+
+
+@pytest.fixture(scope="module")
+def formatted_dir(tmp_path_factory):
+    from tests.helpers.formatted import formatted_tiny_model_dir
+
+    return formatted_tiny_model_dir(tmp_path_factory.mktemp("formatted-tiny"))
+
+
+def _watched_engines(monkeypatch):
+    """Every vllm engine ``build_generator`` makes watches the module it was built for (the teacher's)."""
+    from soar.engines import generation
+
+    real, engines = generation.build_generator, []
+
+    def build(compute, model, *args, **kwargs):
+        generator = real(compute, model, *args, **kwargs)
+        if compute.generator == "vllm":
+            generator.llm.watch(model)
+            engines.append(generator)
+        return generator
+
+    monkeypatch.setattr(generation, "build_generator", build)
+    return engines
+
+
+def _moving_teacher(monkeypatch):
+    """Every teacher update changes a weight: with equal dataset rewards (all advantages 0) an RLOO step may
+    leave the teacher where it was, and a missed push would go unseen."""
+    from soar.loops import train as train_module
+
+    real = train_module.teacher_update
+
+    def update(trainer, *args, **kwargs):
+        stats = real(trainer, *args, **kwargs)
+        with torch.no_grad():
+            next(trainer.model.parameters()).add_(1e-3)
+        return stats
+
+    monkeypatch.setattr(train_module, "teacher_update", update)
+
+
+def test_train_pushes_the_teacher_after_every_update(vllm, formatted_dir, tmp_path, monkeypatch):
+    from soar.loops.train import train
+    from tests.integration.test_train_loop import _cfg
+
+    _moving_teacher(monkeypatch)
+    engines = _watched_engines(monkeypatch)
+    summary = train(_cfg(formatted_dir, tmp_path, outer_steps=2, **{"compute.generator": "vllm"}), out=tmp_path / "run")
+    (engine,) = engines
+    assert summary.steps == 2 and len((summary.run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+    assert engine.llm.pushes == 2 and engine.weights_version == 2 and engine.llm.resets == 2
+    assert engine.llm.sleeps == 2 and not engine.asleep  # asleep while students trained, awake after each push
+    assert vllm.LLM.loads_from_disk == 1
+
+
+def test_the_fake_catches_a_teacher_update_that_is_not_pushed(vllm, formatted_dir, tmp_path, monkeypatch):
+    from soar.engines.vllm_generator import VLLMGenerator
+    from soar.loops.train import train
+    from tests.integration.test_train_loop import _cfg
+
+    _moving_teacher(monkeypatch)
+    _watched_engines(monkeypatch)
+    monkeypatch.setattr(VLLMGenerator, "update_weights", lambda self, update: None)  # the rule broken on purpose
+    with pytest.raises(vllm.ContractError, match="without a push"):
+        train(_cfg(formatted_dir, tmp_path, outer_steps=2, **{"compute.generator": "vllm"}), out=tmp_path / "run")
+
+
+def test_a_lora_teacher_on_vllm_is_refused_in_one_line(formatted_dir, tmp_path):
+    from soar.errors import ConfigError
+    from soar.loops.train import train
+    from tests.integration.test_train_loop import _cfg
+
+    cfg = _cfg(formatted_dir, tmp_path, **{"compute.generator": "vllm", "teacher.finetune": "lora"})
+    with pytest.raises(ConfigError, match="set teacher.finetune: full"):
+        train(cfg, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
