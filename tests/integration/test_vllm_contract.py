@@ -193,6 +193,14 @@ def test_train_pushes_the_teacher_after_every_update(vllm, formatted_dir, tmp_pa
     assert engine.llm.pushes == 2 and engine.weights_version == 2 and engine.llm.resets == 2
     assert engine.llm.sleeps == 2 and not engine.asleep  # asleep while students trained, awake after each push
     assert vllm.LLM.loads_from_disk == 1
+    # soar sample --teacher: an engine built from the base model gets the trained teacher before it samples
+    from soar.config import load_config
+    from soar.loops.sample import sample_questions
+
+    cfg = load_config(file=summary.run_dir / "config.yaml")
+    sample_questions(cfg, 4, tmp_path / "grounded.jsonl", teacher_run=summary.run_dir)
+    assert engines[1].llm.pushes == 1 and vllm.LLM.loads_from_disk == 2
+    assert len((tmp_path / "grounded.jsonl").read_text().splitlines()) == 4
 
 
 def test_the_fake_catches_a_teacher_update_that_is_not_pushed(vllm, formatted_dir, tmp_path, monkeypatch):
@@ -203,7 +211,7 @@ def test_the_fake_catches_a_teacher_update_that_is_not_pushed(vllm, formatted_di
     _moving_teacher(monkeypatch)
     _watched_engines(monkeypatch)
     monkeypatch.setattr(VLLMGenerator, "update_weights", lambda self, update: None)  # the rule broken on purpose
-    with pytest.raises(vllm.ContractError, match="without a push"):
+    with pytest.raises(vllm.ContractError, match="was not pushed"):
         train(_cfg(formatted_dir, tmp_path, outer_steps=2, **{"compute.generator": "vllm"}), out=tmp_path / "run")
 
 

@@ -11,8 +11,9 @@ generates real completions from those weights with soar's own decoder.
 It raises :class:`ContractError` where real vLLM would silently do the wrong
 thing (the failures TRL, verl and NeMo-RL users reported):
 
-* a generate after the watched trainer's weights changed, without a push
-  (:meth:`LLM.watch`; TRL #5312: training silently sampled the base model);
+* a generate while the engine holds other weights than the watched trainer
+  module (:meth:`LLM.watch`): a change not pushed (TRL #5312: training
+  silently sampled the base model);
 * a generate after a push without ``reset_prefix_cache()`` (stale KV blocks);
 * a LoRA adapter id used again for another adapter (vLLM caches by id);
 * a generate or push while asleep, and after a level-2 sleep, a generate
@@ -135,6 +136,14 @@ class _EngineModel:
         self.llm._changed()
         return loaded
 
+    def value(self, name: str) -> Any:
+        """The engine's tensor for a Hugging Face weight name (a slice of a fused weight)."""
+        fused = self._fused(name)
+        if fused is None:
+            return self.params[name]
+        start, end = self._slice(*fused)
+        return self.params[fused[0]][start:end]
+
     def to_hf(self, hf_model: Any) -> None:
         """Write the engine's weights into a Hugging Face module (for generation)."""
         import torch
@@ -185,7 +194,6 @@ class LLM:
         self._model = _EngineModel(self, self._hf)
         self._cache_stale = False
         self._watched: Any = None
-        self._seen_at_push: dict[str, Any] | None = None
         self._adapters: dict[int, tuple[str, Any]] = {}
         self.pushes = self.resets = self.sleeps = 0
         runner = _Namespace()
@@ -249,29 +257,26 @@ class LLM:
 
     # -- test hooks (not vLLM API) -------------------------------------------------------------------------------
     def watch(self, module: Any) -> None:
-        """Hold generation to ``module``'s weights: a generate after they changed, without a push, raises."""
+        """Hold generation to ``module``'s weights: a generate while the engine holds other weights raises."""
         self._watched = module
-        self._seen_at_push = self._snapshot()
 
     # -- internals ------------------------------------------------------------------------------------------------
-    def _snapshot(self) -> dict[str, Any]:
-        return {n: p.detach().clone() for n, p in self._watched.named_parameters()}
-
     def _changed(self) -> None:
         self.pushes += 1
         self._cache_stale = True
-        if self._watched is not None:
-            self._seen_at_push = self._snapshot()
 
     def _check_watched(self) -> None:
         if self._watched is None:
             return
         import torch
 
-        now = dict(self._watched.named_parameters())
-        if any(not torch.equal(now[n].detach(), t) for n, t in self._seen_at_push.items()):
-            raise ContractError("generate() after the trainer's weights changed, without a push: "
-                                "the engine would sample the old policy")
+        for name, param in self._watched.named_parameters():
+            name = name.removeprefix("_orig_mod.")
+            if self._model.tied and name == "lm_head.weight":
+                continue
+            if not torch.equal(param.detach().to(self._model.value(name).dtype), self._model.value(name)):
+                raise ContractError(f"generate() while the engine holds other weights than the trainer's "
+                                    f"({name}): a change was not pushed, and the engine would sample the old policy")
 
     def _adapter(self, request: Any) -> Any:
         if not self.enable_lora:
