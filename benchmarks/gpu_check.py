@@ -212,7 +212,9 @@ def section_training(args: Any, out: list[dict[str, Any]]) -> None:
     cfg = PolicyConfig(lr=1e-4, kl_coef=0.001, micro_batch_size=args.micro_batch, finetune="lora", lora_rank=16,
                        lora_alpha=32)
     try:
-        engine = BatchedLoRATrainer(model, cfg, students, 0, compute_dtype=torch.bfloat16)
+        # rows of all students per pass bounded like one student's micro-batch (unbounded, 64 rows ran out of memory)
+        engine = BatchedLoRATrainer(model, cfg, students, 0, compute_dtype=torch.bfloat16,
+                                    rows_per_pass=args.micro_batch)
         engine.begin(students, 10)
         batch = [_rollouts(vocab, per, prompt_len, completion, 10 + s) for s in range(students)]
         rate, peak = _timed_steps(lambda: engine.step(batch), args.device, students * per * completion)

@@ -282,6 +282,10 @@ class ComputeConfig:
     student_batch: int = 1
     """Students trained together on one base model as batched LoRA adapters (needs ``student.finetune: lora``);
     1 trains one student at a time (full fine-tuning or PEFT LoRA)."""
+    batched_rows: int = 0
+    """Rows (sequences, of all batched students together) per forward/backward pass of batched LoRA students;
+    0: ``student.micro_batch_size`` rows per student (S x that many at once: fast on CPU with short replies, but
+    16 students x 4 rows x 1,224 tokens ran a 3B model out of an H200's 140 GiB).  Memory, not maths."""
     workers: int = 2
     """Ray workers (``pool: ray``); each loads the student model once and keeps it."""
     worker_cpus: float = 1.0
@@ -414,6 +418,8 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(0 < c.compute.vllm_gpu_memory_utilization <= 1, "compute.vllm_gpu_memory_utilization", "in (0, 1]",
          c.compute.vllm_gpu_memory_utilization)
     need(c.compute.student_batch >= 1, "compute.student_batch", "at least 1", c.compute.student_batch)
+    need(c.compute.batched_rows >= 0, "compute.batched_rows", "at least 0 (0: micro_batch_size per student)",
+         c.compute.batched_rows)
     need(c.compute.student_batch == 1 or c.student.finetune == "lora", "compute.student_batch",
          "1 unless student.finetune is lora (batched students are LoRA adapters)", c.compute.student_batch)
     need(c.compute.workers >= 1, "compute.workers", "at least 1", c.compute.workers)

@@ -155,3 +155,23 @@ def test_batched_students_each_learn_their_own_task(tokenizer):
     for s in range(3):
         assert 0.1 < mean(before[s]) < 0.45, (s, mean(before[s]))  # chance is 0.25
         assert mean(after[s]) > mean(before[s]) + 0.3 and mean(after[s]) > 0.6, (s, mean(before[s]), mean(after[s]))
+
+
+def test_rows_per_pass_bounds_memory_not_maths(tokenizer, monkeypatch):
+    """Three students with 4 rows each in passes of 5 rows (a pass holds rows of two students) train to the
+    adapters of passes of 3 rows per student."""
+    rollouts_of = lambda s, step: _rollouts(tokenizer, s, step)  # noqa: E731
+    initial = from_peft(PolicyTrainer(tiny_model(tokenizer, seed=3), CFG, 3, tokenizer.pad_token_id).snapshot())
+    _, wide = _batched_students(tokenizer, CFG, 3, rollouts_of, initial)
+    engine = BatchedLoRATrainer(tiny_model(tokenizer, seed=3), CFG, 3, tokenizer.pad_token_id, rows_per_pass=5)
+    passes = []
+    real = engine._logprobs
+    monkeypatch.setattr(engine, "_logprobs", lambda per, part: passes.append(len(part)) or real(per, part))
+    engine.initial = initial
+    engine.begin(3, 3)
+    for step in range(3):
+        engine.step([rollouts_of(s, step) for s in range(3)])
+    assert passes == [5, 5, 2] * 3
+    for s in range(3):
+        assert _mean_diff(engine.adapter(s), wide[s]) < MEAN_TOLERANCE
+        assert _max_diff(engine.adapter(s), wide[s]) < MAX_TOLERANCE

@@ -70,6 +70,7 @@ def test_dotted_overrides_are_typed():
         ("teacher.answer_format", "digits", "teacher.answer_format must be one of"),
         ("teacher.prompt_examples", "['<question>Q?</question>']", "teacher.prompt_examples must be formatted"),
         ("teacher.answers", "oracle", "teacher.answers must be one of"),
+        ("compute.batched_rows", "-1", "compute.batched_rows must be at least 0"),
         ("teacher.solver_max_new_tokens", "0", "teacher.solver_max_new_tokens must be at least 1"),
     ],
 )

@@ -215,8 +215,11 @@ class BatchedLoRATrainer:
 
     def __init__(self, model: Any, cfg: PolicyConfig, students: int, pad_token_id: int, seed: int = 0,
                  loss_fn: Callable[..., tuple[torch.Tensor, LossStats]] = rloo_loss,
-                 compute_dtype: torch.dtype | None = None) -> None:
+                 compute_dtype: torch.dtype | None = None, rows_per_pass: int = 0) -> None:
+        """``rows_per_pass``: sequences of all students in one forward/backward (0: ``cfg.micro_batch_size`` per
+        student stepped); memory only, the step's result is the same."""
         self.cfg = cfg
+        self.rows_per_pass = rows_per_pass
         self.capacity = students
         self.pad_token_id = pad_token_id
         self.loss_fn = loss_fn
@@ -312,7 +315,7 @@ class BatchedLoRATrainer:
                                               for s in chosen}
         # micro-batches: rows of several students, each student's loss weighted by its share of its own rows
         rows = [(s, i) for s in chosen for i in range(len(per_student[s].advantages))]
-        size = max(1, self.cfg.micro_batch_size) * max(1, len(chosen))
+        size = self.rows_per_pass or max(1, self.cfg.micro_batch_size) * max(1, len(chosen))
         for start in range(0, len(rows), size):
             part = rows[start:start + size]
             logprobs, ref, mask = self._logprobs(per_student, part)

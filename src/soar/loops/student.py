@@ -187,7 +187,8 @@ class BatchedLoRAWorker:
             raise ConfigError("compute.student_batch > 1 trains LoRA students: set student.finetune: lora")
         self.cfg, self.tokenizer, self.verifier = cfg, tokenizer, verifier
         self.engine = BatchedLoRATrainer(model, cfg.student, cfg.compute.student_batch, tokenizer.pad_token_id,
-                                         seed=derive_seed(cfg.compute.seed, "lora_init"), compute_dtype=compute_dtype)
+                                         seed=derive_seed(cfg.compute.seed, "lora_init"), compute_dtype=compute_dtype,
+                                         rows_per_pass=cfg.compute.batched_rows)
         self.generator = HFGenerator(self.engine.model, tokenizer, batch_size=cfg.compute.generation_batch_size,
                                      compute_dtype=compute_dtype)
         self.merges: list[dict[str, Any]] = []
