@@ -188,11 +188,12 @@ def section_training(args: Any, out: list[dict[str, Any]]) -> None:
 
     samples, prompt_len, completion = 32, args.prompt_tokens, args.train_tokens
     tokens = samples * completion
-    for mode in ("full", "lora"):
+    for mode in ("full", "full+memory", "lora", "lora+memory"):  # +memory: the paper presets' memory options
         model = make_model(args.shape, args.device)
         vocab = model.config.vocab_size
-        cfg = PolicyConfig(lr=1e-5, kl_coef=0.001, micro_batch_size=args.micro_batch, finetune=mode,
-                           lora_rank=16, lora_alpha=32)
+        memory = {"gradient_checkpointing": True, "logprob_chunk": 256} if mode.endswith("+memory") else {}
+        cfg = PolicyConfig(lr=1e-5, kl_coef=0.001, micro_batch_size=args.micro_batch, finetune=mode.split("+")[0],
+                           lora_rank=16, lora_alpha=32, **memory)
         try:
             trainer = PolicyTrainer(model, cfg, 10, 0, compute_dtype=torch.bfloat16)
             r = _rollouts(vocab, samples, prompt_len, completion, 3)

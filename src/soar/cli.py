@@ -211,7 +211,8 @@ def plan(
     from soar.loops.plan import plan as make_plan
 
     cfg = resolve_config(preset, config, ctx.args)
-    speed = measured_throughput(measured, cfg.student.finetune) if measured is not None else None
+    memory = cfg.student.gradient_checkpointing or bool(cfg.student.logprob_chunk)
+    speed = measured_throughput(measured, cfg.student.finetune, memory) if measured is not None else None
     typer.echo(render_plan(cfg, make_plan(cfg, devices, length_fraction, acceptance, gen_tok_s, train_tok_s,
                                           hard_problems, speed)))
 

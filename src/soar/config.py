@@ -81,6 +81,13 @@ class PolicyConfig:
     """Gradient-norm clipping threshold."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass (gradient accumulation); memory, not maths."""
+    gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations during the backward pass instead of keeping them (memory,
+    not maths; each row then runs prompt and completion in one pass, without the shared prompt cache)."""
+    logprob_chunk: int = 0
+    """Tokens per chunk when turning hidden states into log-probs, each chunk's logits recomputed in the
+    backward pass (0: the whole sequence at once).  Bounds the rows x tokens x vocabulary float32 logits
+    (4 x 1,224 x 128,256: 2.5 GB for a 3B Llama); memory, not maths."""
     finetune: FinetuneMode = "full"
     """``full``: every weight trains; ``lora``: a LoRA adapter over every linear layer."""
     lora_rank: int = 16
@@ -360,6 +367,7 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
         need(0 < policy.top_p <= 1, f"{name}.top_p", "in (0, 1]", policy.top_p)
         need(policy.grad_clip > 0, f"{name}.grad_clip", "positive", policy.grad_clip)
         need(policy.micro_batch_size >= 1, f"{name}.micro_batch_size", "at least 1", policy.micro_batch_size)
+        need(policy.logprob_chunk >= 0, f"{name}.logprob_chunk", "at least 0 (0: no chunks)", policy.logprob_chunk)
         need(policy.lora_rank >= 1, f"{name}.lora_rank", "at least 1", policy.lora_rank)
         need(policy.lora_alpha >= 1, f"{name}.lora_alpha", "at least 1", policy.lora_alpha)
     need(c.teacher.group_size >= 2, "teacher.group_size", "at least 2 (g: leave-one-out needs two datasets)",

@@ -372,6 +372,11 @@ def test_plan_reads_the_gpu_check_json_and_says_so(tmp_path):
     measured = measured_throughput(file, "full")  # soar's decoder at the student shape, the students' mode
     assert (measured.throughput.gen_tok_s, measured.throughput.train_tok_s) == (6000.0, 16000.0)
     assert measured_throughput(file, "lora").throughput.train_tok_s == 12000.0
+    assert measured_throughput(file, "full", memory_options=True).throughput.train_tok_s == 16000.0  # no +memory row
+    with_memory = _gpu_check_json(tmp_path / "m.json", GPU_ROWS + [{"section": "training", "mode": "full+memory",
+                                                                     "tokens_per_s": 11000.0}])
+    assert measured_throughput(with_memory, "full", memory_options=True).throughput.train_tok_s == 11000.0
+    assert "full+memory RLOO step" in measured_throughput(with_memory, "full", memory_options=True).throughput.source
     p = plan(c, length_fraction=1.0, acceptance=1.0, measured=measured)
     given = plan(c, gen_tok_s=6000.0, train_tok_s=16000.0, length_fraction=1.0, acceptance=1.0)
     assert p["run_time"]["device_hours"] == pytest.approx(given["run_time"]["device_hours"])

@@ -105,6 +105,38 @@ def load_trained(model: Any, cfg: PolicyConfig, weights: dict[str, torch.Tensor]
     return model.requires_grad_(False).eval()
 
 
+def row_logprobs(model: Any, rows: list[list[int]], starts: list[int], width: int, pad: int, device: Any,
+                 chunk: int = 0) -> torch.Tensor:
+    """Log-probs ``[rows, width]`` of each row's tokens from ``starts[b]`` on (its completion, padded to
+    ``width``), every row run whole (prompt and completion in one pass, right-padded, no cache: the path that
+    gradient checkpointing allows).  With ``chunk``, the decoder's hidden states become logits ``chunk``
+    tokens at a time, each chunk recomputed in the backward pass, so the full logits never exist at once."""
+    from torch.utils.checkpoint import checkpoint
+
+    T = max(len(row) for row in rows)
+    ids = torch.tensor([row + [pad] * (T - len(row)) for row in rows], device=device)
+    attention = torch.tensor([[1] * len(row) + [0] * (T - len(row)) for row in rows], device=device)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT: LoRA layers stay in place
+    hidden = base.get_decoder()(input_ids=ids, attention_mask=attention, use_cache=False).last_hidden_state
+    # position p predicts token p + 1: the completion of row b (tokens starts[b]..) from positions starts[b]-1..
+    picks = torch.tensor([[min(s - 1 + t, T - 2) for t in range(width)] for s in starts], device=device)
+    hidden = hidden.gather(1, picks.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+    targets = ids.gather(1, (picks + 1).clamp(max=T - 1))
+    head = base.get_output_embeddings()
+
+    def logprobs_of(h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return token_logprobs(head(h), t)
+
+    if not chunk or chunk >= width:
+        return logprobs_of(hidden, targets)
+    parts = []
+    for a in range(0, width, chunk):
+        h, t = hidden[:, a:a + chunk], targets[:, a:a + chunk]
+        parts.append(checkpoint(logprobs_of, h, t, use_reentrant=False) if torch.is_grad_enabled() else
+                     logprobs_of(h, t))
+    return torch.cat(parts, dim=1)
+
+
 class PolicyTrainer:
     def __init__(
         self,
@@ -122,6 +154,13 @@ class PolicyTrainer:
         self.pad_token_id = pad_token_id
         self.loss_fn = loss_fn
         self.model = trainable(model, cfg)
+        if cfg.gradient_checkpointing:
+            if hasattr(self.model, "activation_checkpointing_enable"):  # transformers 5's name
+                self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if cfg.finetune == "lora":
+                self.model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need a grad
         full = cfg.finetune != "lora"  # in LoRA mode the reference is the base model with the adapter off
         self.reference = copy.deepcopy(model).eval().requires_grad_(False) if full and cfg.kl_coef else None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -251,6 +290,11 @@ class PolicyTrainer:
                          **{kw: cache}, use_cache=True)
             return token_logprobs(torch.cat([head.logits[select], tail.logits], dim=1), targets)
 
+        if self.cfg.gradient_checkpointing or self.cfg.logprob_chunk:
+            full_ids = [list(r.prompt_ids[i]) + ids[k] for k, i in enumerate(index)]
+            starts = [len(r.prompt_ids[i]) for i in index]
+            forward = lambda model: row_logprobs(model, full_ids, starts, C, pad, device,  # noqa: E731
+                                                 self.cfg.logprob_chunk)
         precision = torch.autocast(device.type, dtype=self.compute_dtype, enabled=self.compute_dtype is not None)
         with precision:
             logprobs = forward(self.model)

@@ -146,9 +146,10 @@ GPU_CHECK_PARAMS = {"3b": KNOWN_MODELS["meta-llama/Llama-3.2-3B-Instruct"].param
 """Parameters of gpu_check's ``--shape`` models, for JSON written before it recorded ``info.params``."""
 
 
-def measured_throughput(path: str | Path, finetune: str) -> Measured:
+def measured_throughput(path: str | Path, finetune: str, memory_options: bool = False) -> Measured:
     """The sampled and trained tok/s of a gpu_check JSON: soar's decoder at the student shape (the
-    bulk of a step's tokens) and the RLOO step of the students' fine-tuning mode (``full`` or ``lora``)."""
+    bulk of a step's tokens) and the RLOO step of the students' fine-tuning mode (``full`` or ``lora``;
+    ``memory_options``: the row measured with gradient checkpointing and chunked log-probs where there is one)."""
     file = Path(path)
     try:
         data = json.loads(file.read_text())
@@ -166,7 +167,11 @@ def measured_throughput(path: str | Path, finetune: str) -> Measured:
 
     gen = [rate(r) for r in rows if r.get("section") == "generation" and r.get("engine") == "soar decode"
            and r.get("shape") == "student" and rate(r)]
-    train = [rate(r) for r in rows if r.get("section") == "training" and r.get("mode") == finetune and rate(r)]
+    train, mode = [], finetune
+    for mode in ([f"{finetune}+memory", finetune] if memory_options else [finetune]):
+        train = [rate(r) for r in rows if r.get("section") == "training" and r.get("mode") == mode and rate(r)]
+        if train:
+            break
     if not gen or not train:
         missing = "'soar decode' student-shape generation row" if not gen else f"'{finetune}' training row"
         raise ConfigError(f"--measured: {file} has no {missing} with tokens_per_s (rerun scripts/gpu_check.sh "
@@ -175,7 +180,7 @@ def measured_throughput(path: str | Path, finetune: str) -> Measured:
     if not isinstance(params, int) or params <= 0:
         raise ConfigError(f"--measured: {file} does not say which model it measured (info.params or info.shape "
                           f"{', '.join(GPU_CHECK_PARAMS)})")
-    source = f"measured on {info.get('device', 'an unnamed device')} ({file.name}: soar decode, {finetune} RLOO step)"
+    source = f"measured on {info.get('device') or 'an unnamed device'} ({file.name}: soar decode, {mode} RLOO step)"
     return Measured(Throughput(max(gen), max(train), source), params)
 
 
