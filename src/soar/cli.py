@@ -25,8 +25,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Show the shipped config presets.", no_args_is_help=True)
 data_app = typer.Typer(help="Load problem sets and make train/test splits.", no_args_is_help=True)
+analyze_app = typer.Typer(help="Analyses of what a teacher writes.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+app.add_typer(analyze_app, name="analyze")
 
 OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
 PresetOption = typer.Option(None, "--preset", "-p", help=f"A shipped preset: {', '.join(preset_names())}.")
@@ -295,3 +297,53 @@ def main(argv: list[str] | None = None) -> Any:
 
 if __name__ == "__main__":
     main()
+
+
+@analyze_app.command("diversity", context_settings=OVERRIDES)
+def analyze_diversity(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., help="Question files (JSONL with a 'question' field per line: soar "
+                                       "sample output, promotion_questions.jsonl, a run's questions/step_N.jsonl)."),
+    kernel: str = typer.Option("ngram", "--kernel", help="ngram (word 1- and 2-grams, no model) or embedding "
+                               "(mean-pooled hidden states of the config's model)."),
+    size: int = typer.Option(128, "--size", help="Questions per draw (Table 1: 128)."),
+    iterations: int = typer.Option(100, "--iterations", help="Draws without replacement (Table 1: 100)."),
+    seed: int = typer.Option(0, "--seed"),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Vendi Score (mean ± SD over draws) and mean pairwise cosine distance of each file's questions."""
+    from soar.analysis.diversity import diversity, ngram_matrix
+    from soar.data.problems import load_problems
+
+    if kernel not in ("ngram", "embedding"):
+        raise ConfigError(f"--kernel must be ngram or embedding, got {kernel!r}")
+    if size < 1 or iterations < 1:
+        raise ConfigError(f"--size and --iterations must be at least 1, got {size} and {iterations}")
+    sets = []
+    for file in files:
+        questions = [p.question for p in load_problems(str(file))]
+        if not questions:
+            raise SoarError(f"{file}: no questions")
+        sets.append((file, questions))
+    vectors_of, described = ngram_matrix, "word 1- and 2-grams, cosine"
+    if kernel == "embedding":
+        import torch
+
+        from soar.analysis.embed import embed
+        from soar.engines.models import load_model
+
+        cfg = resolve_config(preset, config, ctx.args)
+        if cfg.compute.threads:
+            torch.set_num_threads(cfg.compute.threads)
+        model, tokenizer = load_model(cfg.model)
+        vectors_of = lambda texts: embed(texts, model, tokenizer)  # noqa: E731
+        described = f"{cfg.model.name}, mean-pooled last hidden states, cosine"
+    typer.echo(f"kernel: {kernel} ({described}); Vendi Score over {iterations} draws of {size} questions without "
+               f"replacement (a set of at most {size}: scored once)")
+    typer.echo(f"{'file':<48} {'questions':>9} {'VS':>8} {'± SD':>7} {'pairwise cos dist':>18}")
+    for file, questions in sets:
+        d = diversity(vectors_of(questions), size, iterations, seed)
+        name = str(file) if len(str(file)) <= 48 else "..." + str(file)[-45:]
+        typer.echo(f"{name:<48} {len(questions):>9} {d['vendi']:>8.2f} {d['vendi_sd']:>7.2f} "
+                   f"{d['pairwise_cosine_distance']:>18.3f}")

@@ -147,6 +147,9 @@ class StepRecord:
     promoted_train_accuracy: float | None = None
     pool: str = "inprocess"
     """Which student pool ran the step (``compute.pool``, with ``+batched`` for batched LoRA students)."""
+    question_diversity: float | None = None
+    """Vendi Score of the step's accepted questions (word 1- and 2-gram cosine kernel, all of them:
+    :mod:`soar.analysis.diversity`); None in runs written before it was recorded."""
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)

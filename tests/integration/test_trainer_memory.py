@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,3 +54,17 @@ def test_memory_options_leave_logprobs_and_the_step_unchanged(tokenizer, finetun
     # the gradient (clipped, as the optimiser saw it), entry by entry; AdamW's first step would magnify
     # rounding on entries whose gradient is ~0 (it moves every entry by ~lr whatever its size)
     assert max(float((grads[n] - grads2[n]).abs().max()) for n in grads) < 1e-5 * largest
+
+
+def test_embedding_diversity_of_identical_and_different_questions(tokenizer):
+    from soar.analysis.diversity import diversity
+    from soar.analysis.embed import embed
+
+    model = tiny_model(tokenizer, seed=0, init_std=0.5)
+    same = embed(["What is 6 + 7?"] * 3, model, tokenizer)
+    assert same.shape == (3, model.config.hidden_size) and diversity(same)["vendi"] == pytest.approx(1.0, abs=1e-6)
+    varied = embed(["What is 6 + 7?", "Name a prime above 90.", "A train leaves at noon; when?"], model, tokenizer)
+    assert 1.05 < diversity(varied)["vendi"] <= 3.0
+    # padding does not change a text's embedding
+    assert np.allclose(embed(["Hi", "A much longer question text"], model, tokenizer)[0], embed(["Hi"], model, tokenizer)[0],
+                       atol=1e-5)

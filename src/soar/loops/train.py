@@ -47,6 +47,7 @@ from soar.errors import ConfigError
 from soar.loops.run_dir import RunDir, format_bytes
 from soar.distributed.pool import build_pool, pool_description
 from soar.types import StepRecord, StudentJob, StudentPool
+from soar.analysis.diversity import ngram_kernel, vendi_score
 from soar.loops.teacher import AcceptanceError, sample_teacher, teacher_update
 
 
@@ -275,7 +276,7 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
         acceptance_rate=sample.acceptance_rate, attempts=sample.attempts, rejections=sample.rejections,
         teacher_tokens=sample.tokens, student_tokens=sum(res.tokens for res in results), teacher_loss=stats["loss"],
         teacher_kl=stats["kl"], seconds=book.seconds(), step_wall=book.wall(), pool=getattr(pool, "name", "custom"),
-        **promoted)
+        question_diversity=vendi_score(ngram_kernel([r.pair.question for d in datasets for r in d])), **promoted)
     run.append("metrics.jsonl", [record.to_dict()])
     return record, promotion
 

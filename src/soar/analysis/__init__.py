@@ -1,0 +1,1 @@
+"""Analyses of what a teacher writes (question diversity)."""
