@@ -153,9 +153,10 @@ class StepRecord:
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
-        for key in ("promoted_accuracy", "promotion_recheck_accuracy", "promoted_train_accuracy"):
+        for key in ("promoted_accuracy", "promotion_recheck_accuracy", "promoted_train_accuracy",
+                    "question_diversity"):
             if record[key] is None:
-                del record[key]  # only steps with a promotion carry these
+                del record[key]  # only steps with a promotion carry the first three; older runs lack the last
         return record
 
     @classmethod

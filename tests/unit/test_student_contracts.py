@@ -21,6 +21,7 @@ def test_step_record_round_trips_and_reads_older_records():
     promoted = StepRecord.from_dict(dict(RECORD, promoted=True, promoted_accuracy=0.5, promotion_recheck_accuracy=0.5,
                                          promoted_train_accuracy=0.3))
     assert promoted.to_dict()["promotion_recheck_accuracy"] == 0.5
+    assert StepRecord.from_dict(dict(RECORD, question_diversity=3.5)).to_dict() == dict(RECORD, question_diversity=3.5)
     older = {k: v for k, v in RECORD.items() if k not in ("groups", "pool", "rejections")} | {"unknown_key": 1}
     assert StepRecord.from_dict(older).groups == 1 and StepRecord.from_dict(older).pool == "inprocess"
     with pytest.raises(TypeError):
