@@ -14,6 +14,15 @@ Layout::
     RUN/teachers/step_NNNN.pt        the teacher's weights every ``checkpoint.teacher_every`` steps
                                      (``checkpoint.teacher_keep`` newest, 0: all), for Grounded-T at a chosen step
 
+Disk space: before a checkpoint, a promoted student or a kept teacher is
+written, the free space of the run's disk is compared with the bytes its
+tensors take (plus :data:`SPACE_MARGIN`); too little is a
+:class:`DiskSpaceError` naming the run, the bytes needed and free, and how to
+go on.  A write that fails anyway (a full disk, a quota) removes its temporary
+files and says so in one line; the previous checkpoint and every record of a
+completed step are untouched, so ``soar train --resume`` continues once there
+is room.
+
 Crash safety: a checkpoint is written to a temporary folder and renamed into
 place, then ``latest`` is replaced atomically (``os.replace``); older
 checkpoints are removed only after that.  A step's records (questions,
@@ -34,6 +43,25 @@ from typing import Any
 from soar.errors import SoarError
 
 
+SPACE_MARGIN = 64 * 2**20
+"""Bytes kept free beyond a write's tensors (file headers, pickled metadata, the filesystem's own needs)."""
+
+
+class DiskSpaceError(SoarError):
+    """Too little free disk for a write (checked before it, or the write itself failed)."""
+
+
+def payload_bytes(value: Any) -> int:
+    """Bytes of the tensors in ``value`` (nested dicts, lists, tuples); other leaves count as nothing."""
+    if hasattr(value, "element_size") and hasattr(value, "numel"):
+        return int(value.element_size() * value.numel())
+    if isinstance(value, dict):
+        return sum(payload_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(payload_bytes(v) for v in value)
+    return 0
+
+
 class RunDir:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -50,13 +78,33 @@ class RunDir:
         write_atomic(self.path / "config.yaml", config_yaml)
         write_atomic(self.path / "promotion_questions.jsonl", "")  # the summary names it even before a promotion
 
+    # -- disk space --------------------------------------------------------------
+    def require_space(self, needed: int, what: str) -> None:
+        """:class:`DiskSpaceError` unless the run's disk has ``needed`` bytes (plus the margin) free."""
+        folder = self.path.resolve()
+        while not folder.exists() and folder != folder.parent:  # a run not created yet: the disk it will be on
+            folder = folder.parent
+        free = shutil.disk_usage(folder).free
+        if free < needed + SPACE_MARGIN:
+            raise DiskSpaceError(f"{self.path}: {what} needs {format_bytes(needed + SPACE_MARGIN)} free on its disk, "
+                                 f"{format_bytes(free)} are free; free some space, then: {self.resume_hint}")
+
+    @property
+    def resume_hint(self) -> str:
+        return f"soar train --resume {self.path}"
+
     # -- records ---------------------------------------------------------------
     def append(self, name: str, records: list[dict[str, Any]]) -> None:
-        with open(self.path / name, "a", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Append JSON lines (a line torn by a full disk or a kill is skipped on resume, as the step's checkpoint
+        was not written: the step runs again)."""
+        try:
+            with open(self.path / name, "a", encoding="utf-8") as f:
+                for record in records:
+                    f.write(json.dumps(record) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise _write_failed(self.path / name, exc, self.resume_hint) from None
 
     def write_questions(self, step: int, records: list[dict[str, Any]]) -> None:
         lines = "".join(json.dumps(r) + "\n" for r in records)
@@ -97,7 +145,8 @@ class RunDir:
     def save_promoted(self, stage: int, weights: dict[str, Any], info: dict[str, Any]) -> Path:
         """Keep promoted student number ``stage`` (its trainable weights and what was measured of it)."""
         folder = self.promoted / f"stage_{stage}"
-        _save_folder(folder, {"student": weights}, dict(info, stage=stage))
+        self.require_space(payload_bytes(weights), f"promoted student {stage}")
+        _save_folder(folder, {"student": weights}, dict(info, stage=stage), hint=self.resume_hint)
         return folder
 
     def promoted_stages(self) -> list[dict[str, Any]]:
@@ -121,7 +170,8 @@ class RunDir:
         """Keep the teacher's weights after ``step`` (no optimiser state); ``keep`` newest (0: all)."""
         self.teachers.mkdir(exist_ok=True)
         path = self.teachers / f"step_{step:04d}.pt"
-        _save_atomic(weights, path)
+        self.require_space(payload_bytes(weights), f"the teacher kept after step {step + 1}")
+        _save_atomic(weights, path, hint=self.resume_hint)
         if keep:
             for old in self.teachers_by_step()[:-keep]:
                 old.unlink()
@@ -141,7 +191,8 @@ class RunDir:
         size in bytes of each part."""
         name = f"step_{step:04d}"
         final = self.checkpoints / name
-        _save_folder(final, tensors, state, info_name="state.json")
+        self.require_space(payload_bytes(tensors), f"the checkpoint of step {step}")  # the old one stays until then
+        _save_folder(final, tensors, state, info_name="state.json", hint=self.resume_hint)
         write_atomic(self.checkpoints / "latest", name)
         for old in self.checkpoints.iterdir():
             if old.name not in (name, "latest"):
@@ -199,30 +250,48 @@ def load_part(folder: Path, name: str) -> Any:
     return torch.load(folder / f"{name}.pt", weights_only=True, map_location="cpu")
 
 
-def _save_folder(final: Path, tensors: dict[str, Any], info: dict[str, Any], info_name: str = "info.json") -> None:
+def _save_folder(final: Path, tensors: dict[str, Any], info: dict[str, Any], info_name: str = "info.json",
+                 hint: str = "") -> None:
     """``final/<part>.pt`` for each tensor part and ``final/<info_name>``, through a temporary folder renamed into
-    place: a kill never leaves a half-written folder under the final name."""
+    place: a kill never leaves a half-written folder under the final name, and a failed write (a full disk)
+    removes the temporary folder and raises :class:`DiskSpaceError` (``hint``: how to go on)."""
     import torch
 
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for key, value in tensors.items():
-        torch.save(value, tmp / f"{key}.pt")
-    (tmp / info_name).write_text(json.dumps(info, indent=1), encoding="utf-8")
-    for file in tmp.iterdir():  # on disk before anything points at them (survives a power cut, not just a kill)
-        _fsync(file)
-    _fsync(tmp)
+    try:
+        tmp.mkdir(parents=True)
+        for key, value in tensors.items():
+            torch.save(value, tmp / f"{key}.pt")
+        (tmp / info_name).write_text(json.dumps(info, indent=1), encoding="utf-8")
+        for file in tmp.iterdir():  # on disk before anything points at them (survives a power cut, not just a kill)
+            _fsync(file)
+        _fsync(tmp)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, (OSError, RuntimeError)):  # torch.save reports a full disk as a RuntimeError
+            raise _write_failed(final, exc, hint) from None
+        raise
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     _fsync(final.parent)
 
 
-def _save_atomic(value: Any, path: Path) -> None:
+def _write_failed(path: Path, exc: BaseException, hint: str) -> DiskSpaceError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    try:
+        free = f"; {format_bytes(shutil.disk_usage(path.parent).free)} free now"
+    except OSError:
+        free = ""
+    return DiskSpaceError(f"writing {path} failed ({reason[:160]}){free}; nothing was left half-written and the "
+                          f"previous copy is intact" + (f"; free some space, then: {hint}" if hint else ""))
+
+
+def _save_atomic(value: Any, path: Path, hint: str = "") -> None:
     """``torch.save`` through a temporary file, fsynced, renamed into place (see :func:`write_atomic`)."""
     import torch
 
-    _replace_atomic(path, lambda tmp: torch.save(value, tmp))
+    _replace_atomic(path, lambda tmp: torch.save(value, tmp), hint)
 
 
 def _fsync(path: Path) -> None:
@@ -238,12 +307,19 @@ def write_atomic(path: Path, text: str) -> None:
     _replace_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def _replace_atomic(path: Path, write: Any) -> None:
+def _replace_atomic(path: Path, write: Any, hint: str = "") -> None:
     """The one way a file is written safely: ``write(tmp)`` beside ``path``, fsync, rename over ``path``, fsync the
-    folder (so a kill or a power cut leaves the old file or the new one, never part of one)."""
+    folder (so a kill or a power cut leaves the old file or the new one, never part of one).  A failed write
+    removes ``tmp`` and raises :class:`DiskSpaceError`."""
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    _fsync(tmp)
+    try:
+        write(tmp)
+        _fsync(tmp)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, RuntimeError)):
+            raise _write_failed(path, exc, hint) from None
+        raise
     os.replace(tmp, path)
     _fsync(path.parent)
 

@@ -85,6 +85,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
     if cfg.inner.reward_questions > len(hard.train):
         raise ConfigError(f"inner.reward_questions must be at most the hard train split ({len(hard.train)} "
                           f"problems of {cfg.data.source}), got {cfg.inner.reward_questions}")
+    _require_checkpoint_space(cfg, run)  # before anything is written
     if resume is None:
         run.create(to_yaml(cfg))
     if cfg.compute.threads:
@@ -185,6 +186,18 @@ class StepBook:
 
     def wall(self) -> float:
         return round(time.perf_counter() - self.started, 3)
+
+
+def _require_checkpoint_space(cfg: SoarConfig, run: RunDir) -> None:
+    """Refuse to start without room for one checkpoint, sized as ``soar plan`` sizes it (each checkpoint is
+    checked again against its real size before it is written)."""
+    from soar.loops.plan import plan as make_plan
+
+    try:
+        estimate = make_plan(cfg)["checkpoint"]
+    except ConfigError:  # a model whose shape soar plan does not know: checked at each checkpoint only
+        return
+    run.require_space(estimate["teacher"] + estimate["students"], "one checkpoint (as soar plan sizes it)")
 
 
 def push_teacher(generator: Any, teacher: Any, version: int) -> None:
