@@ -289,6 +289,9 @@ class ComputeConfig:
     student_batch: int = 1
     """Students trained together on one base model as batched LoRA adapters (needs ``student.finetune: lora``);
     1 trains one student at a time (full fine-tuning or PEFT LoRA)."""
+    nonfinite_limit: int = 3
+    """Teacher updates in a row dropped for a NaN or inf (loss, KL or gradient) before the run stops with one line
+    (0: never stop).  A dropped update changes nothing; students drop such inner steps the same way."""
     batched_rows: int = 0
     """Rows (sequences, of all batched students together) per forward/backward pass of batched LoRA students;
     0: ``student.micro_batch_size`` rows per student (S x that many at once: fast on CPU with short replies, but
@@ -426,6 +429,8 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(0 < c.compute.vllm_gpu_memory_utilization <= 1, "compute.vllm_gpu_memory_utilization", "in (0, 1]",
          c.compute.vllm_gpu_memory_utilization)
     need(c.compute.student_batch >= 1, "compute.student_batch", "at least 1", c.compute.student_batch)
+    need(c.compute.nonfinite_limit >= 0, "compute.nonfinite_limit", "at least 0 (0: never stop)",
+         c.compute.nonfinite_limit)
     need(c.compute.batched_rows >= 0, "compute.batched_rows", "at least 0 (0: micro_batch_size per student)",
          c.compute.batched_rows)
     need(c.compute.student_batch == 1 or c.student.finetune == "lora", "compute.student_batch",

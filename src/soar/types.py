@@ -75,6 +75,8 @@ class StudentResult:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     tokens: int = 0
+    skipped_steps: int = 0
+    """Inner steps dropped for a non-finite loss or gradient (the weights stayed as they were)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -147,6 +149,10 @@ class StepRecord:
     promoted_train_accuracy: float | None = None
     pool: str = "inprocess"
     """Which student pool ran the step (``compute.pool``, with ``+batched`` for batched LoRA students)."""
+    teacher_skipped: bool = False
+    """The teacher's update was dropped: its loss or gradient was not finite (weights and optimiser unchanged)."""
+    student_skipped_steps: int = 0
+    """Inner steps of this step's students dropped for a non-finite loss or gradient."""
     question_diversity: float | None = None
     """Vendi Score of the step's accepted questions (word 1- and 2-gram cosine kernel, all of them:
     :mod:`soar.analysis.diversity`); None in runs written before it was recorded."""

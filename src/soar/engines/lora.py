@@ -346,11 +346,19 @@ class BatchedLoRATrainer:
             if p.grad is not None:
                 squares += p.grad[index].double().pow(2).flatten(1).sum(dim=1).cpu()
         norms = squares.sqrt()
-        clip = (self.cfg.grad_clip / (norms + 1e-6)).clamp(max=1.0)  # torch.nn.utils.clip_grad_norm_'s rule
         beta1, beta2 = self.betas
         for k, s in enumerate(chosen):
             stats[s]["grad_norm"] = float(norms[k])
             stats[s]["lr"] = self.lr(s)
+            finite = math.isfinite(stats[s]["grad_norm"]) and all(math.isfinite(stats[s][key]) for key in ("loss", "kl"))
+            stats[s]["skipped"] = float(not finite)  # a NaN or inf never reaches this student's adapter or moments
+        keep = [k for k, s in enumerate(chosen) if not stats[s]["skipped"]]
+        if len(keep) < len(chosen):
+            chosen, norms = [chosen[k] for k in keep], norms[keep]
+            index = torch.tensor(chosen, dtype=torch.long)
+            if not chosen:
+                return
+        clip = (self.cfg.grad_clip / (norms + 1e-6)).clamp(max=1.0)  # torch.nn.utils.clip_grad_norm_'s rule
         lrs = torch.tensor([self.lr(s) for s in chosen], dtype=torch.float64)
         self.steps_done[index] += 1
         steps = self.steps_done[index].double()

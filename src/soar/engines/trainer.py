@@ -28,6 +28,7 @@ reset" needs no reload from disk and no new engine.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,6 +165,8 @@ class PolicyTrainer:
         full = cfg.finetune != "lora"  # in LoRA mode the reference is the base model with the adapter off
         self.reference = copy.deepcopy(model).eval().requires_grad_(False) if full and cfg.kl_coef else None
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.skipped_steps = 0
+        """Steps dropped because their loss or gradient was not finite (see :meth:`step`)."""
         self._reset_optimiser()
 
     # -- student copies ----------------------------------------------------
@@ -228,7 +231,8 @@ class PolicyTrainer:
 
     # -- training ----------------------------------------------------------
     def step(self, rollouts: Rollouts) -> dict[str, float]:
-        """One optimiser step on ``rollouts``; returns loss, KL, grad norm, lr, tokens."""
+        """One optimiser step on ``rollouts``; returns loss, KL, grad norm, lr, tokens and ``skipped`` (1.0 when
+        the loss, KL or gradient norm was not finite: then nothing changed, weights, moments and schedule)."""
         n = len(rollouts.advantages)
         if not n:
             raise ValueError("no rollouts to train on")
@@ -249,9 +253,15 @@ class PolicyTrainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
         totals["grad_norm"] = float(grad_norm)
         totals["lr"] = self.scheduler.get_last_lr()[0]
-        self.optimizer.step()
-        self.scheduler.step()
-        self.steps_done += 1
+        finite = math.isfinite(totals["grad_norm"]) and all(math.isfinite(totals[k]) for k in ("loss", "kl"))
+        totals["skipped"] = float(not finite)
+        if finite:
+            self.optimizer.step()
+            self.scheduler.step()
+            self.steps_done += 1
+        else:  # a NaN or inf never reaches the weights or the optimiser's moments: the step is dropped
+            self.optimizer.zero_grad(set_to_none=True)
+            self.skipped_steps += 1
         self.model.eval()
         return totals
 

@@ -156,7 +156,7 @@ class SequentialWorker:
         self.trainer.restore(self.baseline, total_steps=job.steps)
         torch.manual_seed(job.seed)
         dataset = [Problem.from_dict(d) for d in job.dataset]
-        per_step, tokens = [], 0
+        per_step, tokens, skipped = [], 0, self.trainer.skipped_steps
         for step in range(job.steps):
             reward, used = rloo_step(self.trainer, self.generator, self.tokenizer, self.verifier,
                                      _picks(dataset, job.seed, step, self.cfg.student.batch_size), self.cfg,
@@ -166,6 +166,7 @@ class SequentialWorker:
         train_seconds = time.perf_counter() - started
         result = self._evaluate(job.job_id, job.reward_questions)
         result.train_rewards, result.train_seconds, result.tokens = per_step, train_seconds, tokens
+        result.skipped_steps = self.trainer.skipped_steps - skipped
         return result, self.trainer.snapshot(device="cpu")
 
     def _evaluate(self, job_id: str, reward_questions: list[dict[str, Any]]) -> StudentResult:
@@ -228,7 +229,7 @@ class BatchedLoRAWorker:
         torch.manual_seed(batch_seed)
         datasets = [[Problem.from_dict(d) for d in job.dataset] for job in jobs]
         per_step: list[list[float]] = [[] for _ in jobs]
-        tokens = [0] * n
+        tokens, skipped = [0] * n, [0] * n
         for step in range(total):
             picks = [_picks(datasets[i], job.seed, step, s.batch_size) for i, job in enumerate(jobs)]
             prompt_ids = [tok(student_prompt(p.question, tok), add_special_tokens=False)["input_ids"]
@@ -256,12 +257,14 @@ class BatchedLoRAWorker:
                 per_step[i].append(sum(rewards) / len(rewards))
                 tokens[i] += sum(len(c.token_ids) for c in completions)
                 at += width
-            self.engine.step(rollouts)
+            for i, stats in enumerate(self.engine.step(rollouts)):
+                skipped[i] += int(stats.get("skipped", 0.0))
         train_seconds = time.perf_counter() - started
         results = self._score(jobs)
         out = []
         for i, (job, result) in enumerate(zip(jobs, results)):
             result.train_rewards, result.train_seconds, result.tokens = per_step[i], train_seconds / n, tokens[i]
+            result.skipped_steps = skipped[i]
             out.append((result, {"adapter": self.engine.adapter(i)}))
         return out
 

@@ -43,7 +43,7 @@ from soar.algo.promotion import PromotionState, decide_promotion, grounded_rewar
 from soar.config import SoarConfig, load_config, to_yaml
 from soar.data.load import load_hard_set
 from soar.data.provenance import require_provenance
-from soar.errors import ConfigError
+from soar.errors import ConfigError, SoarError
 from soar.loops.run_dir import RunDir, format_bytes
 from soar.distributed.pool import build_pool, pool_description
 from soar.types import StepRecord, StudentJob, StudentPool
@@ -123,6 +123,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
 
         tensorboard = _tensorboard(run.path / "tensorboard", purge_step=first)
         sizes: dict[str, int] = {}
+        dropped = 0  # teacher updates in a row dropped for a non-finite loss or gradient
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
             outer = progress.add_task("outer steps", total=cfg.outer_steps, completed=first)
@@ -142,6 +143,12 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
                         tensorboard.add_scalar(key, getattr(record, key), step)
                     tensorboard.flush()
                 console.print(_line(record))
+                dropped = dropped + 1 if record.teacher_skipped else 0
+                if cfg.compute.nonfinite_limit and dropped >= cfg.compute.nonfinite_limit:
+                    raise SoarError(f"step {step}: the teacher's update was dropped {dropped} times in a row for a "
+                                    f"NaN or inf in its loss or gradient (weights unchanged; the run is saved "
+                                    f"through this step): lower teacher.lr or raise compute.nonfinite_limit in "
+                                    f"{run.path / 'config.yaml'}, then soar train --resume {run.path}")
                 if not sizes:
                     sizes = written
                     console.print("checkpoint " + ", ".join(f"{part} {format_bytes(b)}" for part, b in written.items())
@@ -289,7 +296,9 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
         acceptance_rate=sample.acceptance_rate, attempts=sample.attempts, rejections=sample.rejections,
         teacher_tokens=sample.tokens, student_tokens=sum(res.tokens for res in results), teacher_loss=stats["loss"],
         teacher_kl=stats["kl"], seconds=book.seconds(), step_wall=book.wall(), pool=getattr(pool, "name", "custom"),
-        question_diversity=vendi_score(ngram_kernel([r.pair.question for d in datasets for r in d])), **promoted)
+        question_diversity=vendi_score(ngram_kernel([r.pair.question for d in datasets for r in d])),
+        teacher_skipped=bool(stats.get("skipped", 0.0)), student_skipped_steps=sum(res.skipped_steps for res in results),
+        **promoted)
     run.append("metrics.jsonl", [record.to_dict()])
     return record, promotion
 
@@ -297,6 +306,9 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
 def _line(record: StepRecord) -> str:
     rewards = " ".join(f"{x:+.3f}" for x in record.rewards)
     flag = f"  PROMOTED dataset {record.promoted_dataset} -> stage {record.stage}" if record.promoted else ""
+    if record.teacher_skipped or record.student_skipped_steps:
+        flag += ("  NON-FINITE: teacher update dropped" if record.teacher_skipped else "  NON-FINITE:") + (
+            f" {record.student_skipped_steps} student steps dropped" if record.student_skipped_steps else "")
     return (f"step {record.step:>4}  R_k [{rewards}]  mean {record.mean_reward:+.3f}  avg "
             f"{record.moving_average:+.3f}  baseline acc {record.baseline_accuracy:.3f}  accepted "
             f"{record.acceptance_rate:.0%}  {record.step_wall:.0f} s{flag}")
