@@ -12,7 +12,8 @@ RECORD = {"step": 3, "groups": 1, "rewards": [0.1, -0.1], "student_rewards": [[0
           "promoted_student": None, "baseline_accuracy": 0.25, "student_accuracies": [0.35, 0.35, 0.15, 0.15],
           "inner_steps": 4, "acceptance_rate": 0.5, "attempts": 16, "rejections": {"no_answer": 8},
           "teacher_tokens": 900, "student_tokens": 3700, "teacher_loss": 0.01, "teacher_kl": 0.0,
-          "seconds": {"students": 120.5}, "step_wall": 150.0, "pool": "inprocess+batched"}
+          "seconds": {"students": 120.5}, "step_wall": 150.0, "pool": "inprocess+batched", "teacher_skipped": False,
+          "student_skipped_steps": 0}
 
 
 def test_step_record_round_trips_and_reads_older_records():
@@ -22,8 +23,10 @@ def test_step_record_round_trips_and_reads_older_records():
                                          promoted_train_accuracy=0.3))
     assert promoted.to_dict()["promotion_recheck_accuracy"] == 0.5
     assert StepRecord.from_dict(dict(RECORD, question_diversity=3.5)).to_dict() == dict(RECORD, question_diversity=3.5)
-    older = {k: v for k, v in RECORD.items() if k not in ("groups", "pool", "rejections")} | {"unknown_key": 1}
+    older = {k: v for k, v in RECORD.items() if k not in ("groups", "pool", "rejections", "teacher_skipped",
+                                                          "student_skipped_steps")} | {"unknown_key": 1}
     assert StepRecord.from_dict(older).groups == 1 and StepRecord.from_dict(older).pool == "inprocess"
+    assert StepRecord.from_dict(older).teacher_skipped is False
     with pytest.raises(TypeError):
         StepRecord.from_dict({"step": 1})
 
