@@ -429,6 +429,9 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(0 < c.compute.vllm_gpu_memory_utilization <= 1, "compute.vllm_gpu_memory_utilization", "in (0, 1]",
          c.compute.vllm_gpu_memory_utilization)
     need(c.compute.student_batch >= 1, "compute.student_batch", "at least 1", c.compute.student_batch)
+    need(c.compute.student_batch == 1 or not (c.student.gradient_checkpointing or c.student.logprob_chunk),
+         "compute.student_batch", "1 when student.gradient_checkpointing or student.logprob_chunk is set (batched "
+         "LoRA students bound memory with compute.batched_rows instead)", c.compute.student_batch)
     need(c.compute.nonfinite_limit >= 0, "compute.nonfinite_limit", "at least 0 (0: never stop)",
          c.compute.nonfinite_limit)
     need(c.compute.batched_rows >= 0, "compute.batched_rows", "at least 0 (0: micro_batch_size per student)",

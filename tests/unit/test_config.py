@@ -122,6 +122,12 @@ def test_numeric_prompt_examples_must_have_numeric_answers():
         load_config("tiny", overrides={"teacher.prompt_examples": f"['{example}']", "teacher.answer_format": "number"})
 
 
+def test_memory_options_are_not_silently_ignored_by_batched_students():
+    with pytest.raises(ConfigError, match="compute.student_batch must be 1 when student.gradient_checkpointing"):
+        load_config("tiny", overrides={"student.gradient_checkpointing": "true"})  # tiny batches 4 LoRA students
+    assert load_config("tiny", overrides={"student.logprob_chunk": "64", "compute.student_batch": "1"})
+
+
 def test_solver_answers_need_structured_sampling():
     assert load_config("tiny", overrides={"teacher.answers": "solver"}).teacher.answers == "solver"  # structured
     with pytest.raises(ConfigError, match="teacher.answers must be own unless teacher.sampling is structured"):
