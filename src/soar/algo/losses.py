@@ -26,6 +26,8 @@ over each sequence's generated tokens, with coefficient beta (Table 3: 0.001).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,6 +49,12 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     logits = logits.float()
     picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
     return picked - torch.logsumexp(logits, dim=-1)  # no full log-softmax tensor: a vocabulary-wide copy saved
+
+
+def finite_step(stats: dict[str, float]) -> bool:
+    """Whether an optimiser step may be taken: its loss, KL and gradient norm are all finite (a NaN or inf
+    must never reach weights or optimiser moments)."""
+    return all(math.isfinite(stats[key]) for key in ("loss", "kl", "grad_norm"))
 
 
 def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:

@@ -78,11 +78,16 @@ def ngram_kernel(texts: Sequence[str], orders: Sequence[int] = (1, 2)) -> np.nda
     return cosine_kernel(ngram_matrix(texts, orders))
 
 
-def cosine_kernel(vectors: np.ndarray) -> np.ndarray:
-    """K_ij = max(0, cos(v_i, v_j)), K_ii = 1 (a zero vector is similar only to itself)."""
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (a zero row stays zero)."""
     X = np.asarray(vectors, dtype=np.float64)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
-    unit = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+    return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+
+
+def cosine_kernel(vectors: np.ndarray) -> np.ndarray:
+    """K_ij = max(0, cos(v_i, v_j)), K_ii = 1 (a zero vector is similar only to itself)."""
+    unit = _unit(vectors)
     K = np.clip(unit @ unit.T, 0.0, 1.0)
     np.fill_diagonal(K, 1.0)
     return K
@@ -90,12 +95,10 @@ def cosine_kernel(vectors: np.ndarray) -> np.ndarray:
 
 def mean_pairwise_cosine_distance(vectors: np.ndarray) -> float:
     """Mean of 1 - cos(v_i, v_j) over pairs i < j (Fig. 17b's diversity of teacher completions)."""
-    X = np.asarray(vectors, dtype=np.float64)
-    n = X.shape[0]
+    unit = _unit(vectors)
+    n = unit.shape[0]
     if n < 2:
         return 0.0
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    unit = np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
     similarity = unit @ unit.T
     upper = similarity[np.triu_indices(n, k=1)]
     return max(0.0, float(np.mean(1.0 - upper)))  # rounding can leave -1e-16 for identical items

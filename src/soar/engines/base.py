@@ -80,3 +80,10 @@ class Generator(Protocol):
 
     def wake(self) -> None:
         """Ready to generate again, with the weights held before :meth:`sleep`."""
+
+
+def push_weights(generator: Generator, model: Any, version: int) -> None:
+    """``model``'s full weights to the generator that samples it, awake: in place for vLLM (then its prefix cache
+    is reset), nothing copied for the ``hf`` generator when it samples ``model`` itself."""
+    generator.wake()
+    generator.update_weights(WeightUpdate("full", dict(model.named_parameters()), version=version))

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from soar.algo.losses import LossStats, rloo_loss, token_logprobs
+from soar.algo.losses import LossStats, finite_step, rloo_loss, token_logprobs
 from soar.config import PolicyConfig
 from soar.engines.decoding import cache_kwarg, prefill
 from soar.engines.trainer import Rollouts, pad_completions
@@ -350,8 +350,7 @@ class BatchedLoRATrainer:
         for k, s in enumerate(chosen):
             stats[s]["grad_norm"] = float(norms[k])
             stats[s]["lr"] = self.lr(s)
-            finite = math.isfinite(stats[s]["grad_norm"]) and all(math.isfinite(stats[s][key]) for key in ("loss", "kl"))
-            stats[s]["skipped"] = float(not finite)  # a NaN or inf never reaches this student's adapter or moments
+            stats[s]["skipped"] = float(not finite_step(stats[s]))  # nothing non-finite reaches this student
         keep = [k for k, s in enumerate(chosen) if not stats[s]["skipped"]]
         if len(keep) < len(chosen):
             chosen, norms = [chosen[k] for k in keep], norms[keep]

@@ -28,14 +28,13 @@ reset" needs no reload from disk and no new engine.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from soar.algo.losses import LossStats, rloo_loss, token_logprobs
+from soar.algo.losses import LossStats, finite_step, rloo_loss, token_logprobs
 from soar.config import PolicyConfig
 from soar.engines.decoding import cache_kwarg, prefill
 
@@ -253,7 +252,7 @@ class PolicyTrainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip)
         totals["grad_norm"] = float(grad_norm)
         totals["lr"] = self.scheduler.get_last_lr()[0]
-        finite = math.isfinite(totals["grad_norm"]) and all(math.isfinite(totals[k]) for k in ("loss", "kl"))
+        finite = finite_step(totals)
         totals["skipped"] = float(not finite)
         if finite:
             self.optimizer.step()

@@ -42,7 +42,7 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     """Write ``count`` accepted QA pairs to ``out`` (JSONL); returns acceptance rate, attempts, seconds."""
     import torch
 
-    from soar.engines.base import WeightUpdate
+    from soar.engines.base import push_weights
     from soar.engines.generation import build_generator
     from soar.engines.models import compute_dtype, load_model
     from soar.engines.trainer import load_trained
@@ -73,7 +73,7 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
         label = f"{'Intrinsic' if cfg.teacher.reward == 'learnability' else 'Grounded'}-T ({step_label})"
     generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=compute_dtype(cfg.model))
     if checkpoint is not None:  # vllm loaded the base model from disk; hf samples ``model`` itself (nothing copied)
-        generator.update_weights(WeightUpdate("full", dict(model.named_parameters()), version=1))
+        push_weights(generator, model, version=1)
     started = time.perf_counter()
     seed = cfg.compute.seed if seed is None else seed
     with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \

@@ -48,6 +48,7 @@ from soar.loops.run_dir import RunDir, format_bytes
 from soar.distributed.pool import build_pool, pool_description
 from soar.types import StepRecord, StudentJob, StudentPool
 from soar.analysis.diversity import ngram_kernel, vendi_score
+from soar.engines.base import push_weights
 from soar.loops.teacher import AcceptanceError, sample_teacher, teacher_update
 
 
@@ -112,7 +113,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
         if checkpoint is not None:
             tensors, state = run.load_checkpoint(checkpoint)
             teacher.load_state_dict(tensors["teacher"])
-            push_teacher(teacher_generator, teacher, version=state["step"] + 1)  # an engine built from the base
+            push_weights(teacher_generator, teacher.model, version=state["step"] + 1)  # an engine built from the base
             pool.load_state_dict(tensors["students"])
             torch.set_rng_state(tensors["rng"])
             promotion = PromotionState(**state["promotion"])
@@ -207,15 +208,6 @@ def _require_checkpoint_space(cfg: SoarConfig, run: RunDir) -> None:
     run.require_space(estimate["teacher"] + estimate["students"], "one checkpoint (as soar plan sizes it)")
 
 
-def push_teacher(generator: Any, teacher: Any, version: int) -> None:
-    """The teacher's weights to the generator that samples it, awake: in place for vLLM (then its prefix cache
-    is reset), nothing copied for the ``hf`` generator, which samples the trainer's own module."""
-    from soar.engines.base import WeightUpdate
-
-    generator.wake()
-    generator.update_weights(WeightUpdate("full", dict(teacher.model.named_parameters()), version=version))
-
-
 def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, teacher: Any, teacher_generator: Any,
                pool: StudentPool, verifier: Any, promotion: PromotionState, run: RunDir, book: StepBook
                ) -> tuple[StepRecord, PromotionState]:
@@ -282,7 +274,7 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
     # 5. One teacher RLOO step: leave-one-out within each group, every rollout of X_k carries A_k.
     with book.timed("teacher_update"):
         stats = teacher_update(teacher, datasets, rewards, groups=B)
-        push_teacher(teacher_generator, teacher, version=step + 1)  # phi reaches the engine that samples it
+        push_weights(teacher_generator, teacher.model, version=step + 1)  # phi reaches the engine that samples it
 
     run.write_questions(step, [dict(rollout.pair.to_problem().to_dict(), dataset=k, group=k // g, reward=rewards[k])
                                for k, dataset in enumerate(datasets) for rollout in dataset])

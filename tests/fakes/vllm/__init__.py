@@ -150,14 +150,8 @@ class _EngineModel:
 
         with torch.no_grad():
             for name, param in hf_model.named_parameters():
-                if self.tied and name == "lm_head.weight":
-                    continue
-                fused = self._fused(name)
-                if fused is None:
-                    param.copy_(self.params[name])
-                else:
-                    start, end = self._slice(*fused)
-                    param.copy_(self.params[fused[0]][start:end])
+                if not (self.tied and name == "lm_head.weight"):
+                    param.copy_(self.value(name))
 
     def all_names(self) -> set[str]:
         names = set()
