@@ -36,6 +36,7 @@ import argparse
 import gc
 import json
 import platform
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -117,31 +118,59 @@ def section_parity(args: Any, out: list[dict[str, Any]]) -> None:
                 "tokens": int(mask.sum())})
 
 
+def _timed_generate(gen: Any, ps: list[list[int]], samples: int, new: int, device: str) -> tuple[float, int, Any]:
+    from soar.engines.generation import SamplingParams
+
+    gen.generate_tokens(ps[:1], 2, SamplingParams(max_new_tokens=4, seed=0, ignore_eos=True))  # warm-up
+    reset_peak(device)
+    sync(device)
+    started = time.perf_counter()
+    groups = gen.generate_tokens(ps, samples, SamplingParams(max_new_tokens=new, seed=0, ignore_eos=True))
+    sync(device)
+    seconds = time.perf_counter() - started
+    return seconds, sum(len(c.token_ids) for g in groups for c in g), groups
+
+
 def section_generation(args: Any, out: list[dict[str, Any]]) -> None:
+    """soar's decoder with CUDA graphs (soar.engines.graphs) and without (the eager loop), and optionally
+    ``transformers.generate``, on the same bf16 weights; first a greedy parity row between the two decoders."""
     from soar.engines.generation import HFGenerator, SamplingParams
 
     model = make_model(args.shape, args.device)
     vocab = model.config.vocab_size
     tok = StubTokenizer()
+    graphed = HFGenerator(model, tok, batch_size=256, compute_dtype=torch.bfloat16, cuda_graphs=True)
+    eager = HFGenerator(model, tok, batch_size=256, compute_dtype=torch.bfloat16, cuda_graphs=False)
+    eager._cast = graphed._cast  # one bf16 copy of the weights for both
+    ps = prompts(8, 64, vocab, 4)
+    greedy = SamplingParams(max_new_tokens=64, greedy=True, ignore_eos=True)
+    a = [g[0] for g in graphed.generate_tokens(ps, 1, greedy)]
+    b = [g[0] for g in eager.generate_tokens(ps, 1, greedy)]
+    agree = [next((i for i, (x, y) in enumerate(zip(c.token_ids, d.token_ids)) if x != y), len(c.token_ids))
+             for c, d in zip(a, b)]
+    deltas = [abs(x - y) for c, d, n in zip(a, b, agree) for x, y in zip(c.logprobs[:n], d.logprobs[:n])]
+    out.append({"section": "generation", "what": "greedy parity, CUDA graphs vs eager loop (bf16, 8 x 64 tokens)",
+                "tokens_before_first_difference": agree, "max_abs_delta_logprob": max(deltas, default=0.0)})
+    print_row(out[-1])
     shapes = [("student", 8, 32, args.prompt_tokens, args.new_tokens),
               ("teacher", 1, 256, args.prompt_tokens, args.teacher_tokens)]
+    references = set(args.references.split(",")) if args.references else set()
     for name, n_prompts, samples, prompt_len, new in shapes:
         ps = prompts(n_prompts, prompt_len, vocab, 2)
         rows = n_prompts * samples
-        gen = HFGenerator(model, tok, batch_size=rows, compute_dtype=torch.bfloat16)
-        gen.generate_tokens(ps[:1], 2, SamplingParams(max_new_tokens=4, seed=0, ignore_eos=True))  # warm-up
-        reset_peak(args.device)
-        sync(args.device)
-        started = time.perf_counter()
-        groups = gen.generate_tokens(ps, samples, SamplingParams(max_new_tokens=new, seed=0, ignore_eos=True))
-        sync(args.device)
-        seconds = time.perf_counter() - started
-        tokens = sum(len(c.token_ids) for g in groups for c in g)
-        out.append({"section": "generation", "engine": "soar decode", "shape": name, "rows": rows,
-                    "new_tokens": new, "seconds": seconds, "tokens_per_s": tokens / seconds,
-                    "peak_gib": peak_gib(args.device)})
-        print_row(out[-1])
-        sampler = gen._sampling_model()
+        engines = [("soar decode, CUDA graphs", graphed)]
+        if "eager" in references:
+            engines.append(("soar decode, eager", eager))
+        for engine, gen in engines:
+            gen.batch_size = rows
+            seconds, tokens, _ = _timed_generate(gen, ps, samples, new, args.device)
+            out.append({"section": "generation", "engine": engine, "shape": name, "rows": rows,
+                        "new_tokens": new, "seconds": seconds, "tokens_per_s": tokens / seconds,
+                        "peak_gib": peak_gib(args.device)})
+            print_row(out[-1])
+        if "generate" not in references:
+            continue
+        sampler = graphed._sampling_model()
         ids = torch.tensor(ps, device=args.device)
         reset_peak(args.device)
         sync(args.device)
@@ -157,8 +186,9 @@ def section_generation(args: Any, out: list[dict[str, Any]]) -> None:
                     "new_tokens": new, "seconds": seconds, "tokens_per_s": tokens / seconds,
                     "peak_gib": peak_gib(args.device)})
         print_row(out[-1])
-        del gen, sampler, result
-        reset_peak(args.device)
+        del result
+    del graphed, eager
+    reset_peak(args.device)
 
 
 def _rollouts(vocab: int, samples: int, prompt_len: int, completion: int, seed: int) -> Any:
@@ -188,7 +218,7 @@ def section_training(args: Any, out: list[dict[str, Any]]) -> None:
 
     samples, prompt_len, completion = 32, args.prompt_tokens, args.train_tokens
     tokens = samples * completion
-    for mode in ("full", "full+memory", "lora", "lora+memory"):  # +memory: the paper presets' memory options
+    for mode in args.train_modes.split(","):  # +memory: the paper presets' memory options
         model = make_model(args.shape, args.device)
         vocab = model.config.vocab_size
         memory = {"gradient_checkpointing": True, "logprob_chunk": 256} if mode.endswith("+memory") else {}
@@ -207,6 +237,8 @@ def section_training(args: Any, out: list[dict[str, Any]]) -> None:
         del model
         trainer = None
         reset_peak(args.device)
+    if not args.batched:
+        return
     students, per = 16, 4
     model = make_model(args.shape, args.device)
     vocab = model.config.vocab_size
@@ -227,11 +259,67 @@ def section_training(args: Any, out: list[dict[str, Any]]) -> None:
     print_row(out[-1])
 
 
+OUTER_OVERRIDES = {
+    # paper-math's shape of a step (B=2 groups x g=4 datasets x r=4 = 32 full-fine-tuned students, student batch
+    # 8 x 32 samples, rejection sampling of drafts) with lengths and counts cut so that two steps of a tiny model
+    # take about a minute: what is measured is that every phase runs on the device, and their shares
+    "data.source": "arithmetic", "data.allow_unfiltered": "true", "data.arithmetic_tiers": "[add3]",
+    "data.arithmetic_per_tier": "64", "data.fail_at_k": "null",
+    "teacher.max_new_tokens": "48", "teacher.warmup_steps": "1",
+    "student.max_new_tokens": "48", "inner.steps": "2", "inner.steps_after_promotion": "1", "inner.max_steps": "3",
+    "inner.dataset_size": "8", "inner.reward_questions": "16", "checkpoint.teacher_every": "0", "outer_steps": "2",
+}
+
+
+def section_outer(args: Any, out: list[dict[str, Any]]) -> None:
+    """Two outer steps of ``paper-math``'s loop (:data:`OUTER_OVERRIDES`) on a tiny random Llama with a real
+    tokenizer (``--tokenizer``: a saved transformers tokenizer folder, e.g. SmolLM2's from
+    ``scripts/gpu_bundle.sh``), every phase on ``--device``; per-phase seconds of each step."""
+    import tempfile
+
+    from rich.console import Console
+    from transformers import AutoTokenizer
+
+    from soar.config import load_config
+    from soar.loops.train import train
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.helpers
+    from tests.helpers.formatted import formatted_tiny_model_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    with tempfile.TemporaryDirectory() as tmp:
+        # a random network never closes a <question> span: a few seconds of training on SOAR's formats (on CPU)
+        formatted_tiny_model_dir(Path(tmp) / "model", tokenizer=tokenizer)
+        overrides = dict(OUTER_OVERRIDES, **{"model.name": f"{tmp}/model", "model.device": args.device,
+                                             "data.splits_dir": f"{tmp}/splits"})
+        overrides.update(item.split("=", 1) for item in args.outer_set)
+        if not args.device.startswith("cuda"):
+            overrides["model.compute_dtype"] = "float32"
+        cfg = load_config("paper-math", overrides=overrides)
+        started = time.perf_counter()
+        summary = train(cfg, out=f"{tmp}/run", console=Console(quiet=True))
+        wall = time.perf_counter() - started
+        records = [json.loads(line) for line in (summary.run_dir / "metrics.jsonl").read_text().splitlines()]
+    for record in records:
+        students = sum(len(parts) for parts in record["student_rewards"])
+        out.append({"section": "outer", "step": record["step"], "students": students,
+                    "student_tokens": record["student_tokens"], "teacher_tokens": record["teacher_tokens"],
+                    "step_seconds": record.get("step_wall", sum(record["seconds"].values())),
+                    "phase_seconds": {k: round(v, 2) for k, v in record["seconds"].items()}})
+        print_row(out[-1])
+    out.append({"section": "outer", "what": "run wall incl. model load and splits", "seconds": wall})
+    print_row(out[-1])
+
+
 def print_row(row: dict[str, Any]) -> None:
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
 
 
-SECTIONS = {"parity": section_parity, "generation": section_generation, "training": section_training}
+SECTIONS = {"parity": section_parity, "generation": section_generation, "training": section_training,
+            "outer": section_outer}
 
 
 def main() -> None:
@@ -243,7 +331,15 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=200)
     parser.add_argument("--train-tokens", type=int, default=1024, help="Completion tokens per trained sequence.")
     parser.add_argument("--micro-batch", type=int, default=4)
-    parser.add_argument("--sections", default="parity,generation,training")
+    parser.add_argument("--sections", default="generation,training,outer,parity")
+    parser.add_argument("--references", default="eager",
+                        help="Reference decoders timed beside the CUDA-graph one: eager,generate (empty: none).")
+    parser.add_argument("--train-modes", default="full,full+memory,lora,lora+memory")
+    parser.add_argument("--batched", type=int, default=1, help="Also time 16 batched LoRA students (1/0).")
+    parser.add_argument("--tokenizer", default="build/gpu-bundle/tokenizer",
+                        help="A saved tokenizer with a chat template, for the outer section.")
+    parser.add_argument("--outer-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="A config override of the outer section on top of its own (repeatable).")
     parser.add_argument("--json", default="gpu_check.json")
     args = parser.parse_args()
     import transformers

@@ -214,7 +214,8 @@ def plan(
 
     cfg = resolve_config(preset, config, ctx.args)
     memory = cfg.student.gradient_checkpointing or bool(cfg.student.logprob_chunk)
-    speed = measured_throughput(measured, cfg.student.finetune, memory) if measured is not None else None
+    speed = (measured_throughput(measured, cfg.student.finetune, memory, cfg.compute.cuda_graphs)
+             if measured is not None else None)
     typer.echo(render_plan(cfg, make_plan(cfg, devices, length_fraction, acceptance, gen_tok_s, train_tok_s,
                                           hard_problems, speed)))
 

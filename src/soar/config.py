@@ -282,6 +282,9 @@ class ComputeConfig:
     """``hf``: transformers with soar's decoding loop (CPU or GPU); ``vllm``: the optional extra (GPU)."""
     generation_batch_size: int = 64
     """Sequences decoded together by the ``hf`` generator (its KV cache: rows x (prompt + max_new_tokens))."""
+    cuda_graphs: bool = True
+    """``hf`` generator on CUDA: decode plain Llama-architecture models with a static KV cache replayed as CUDA
+    graphs (``soar.engines.graphs``); false keeps the eager loop (CPUs, adapters and PEFT models always do)."""
     vllm_gpu_memory_utilization: float = 0.5
     """Share of GPU memory vLLM may take (``generator: vllm``)."""
     pool: Literal["inprocess", "ray"] = "inprocess"

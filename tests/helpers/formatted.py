@@ -19,8 +19,9 @@ from soar.engines.tiny import default_tokenizer, tiny_model
 from soar.loops.teacher import MULTITURN_ANSWER, MULTITURN_QUESTION
 
 
-def formatted_tiny_model_dir(folder: Path, steps: int = 120, seed: int = 0) -> Path:
-    tokenizer = default_tokenizer()
+def formatted_tiny_model_dir(folder: Path, steps: int = 120, seed: int = 0, tokenizer: object = None) -> Path:
+    """Train and save the model (and ``tokenizer``, SmolLM2's by default) into ``folder``."""
+    tokenizer = tokenizer or default_tokenizer()
     model = tiny_model(tokenizer, layers=2, hidden=64, seed=seed, init_std=0.1).train()
     rng = random.Random(seed)
     teacher = tokenizer(teacher_prompt(tokenizer), add_special_tokens=False)["input_ids"]

@@ -199,12 +199,20 @@ class Decoded:
 @torch.inference_mode()
 def decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int], *, max_new_tokens: int,
            temperature: float, top_p: float, greedy: bool, stop: tuple[str, ...], eos_ids: set[int],
-           pad_id: int, rng: torch.Generator | None, students: list[int] | None = None) -> list[Decoded]:
+           pad_id: int, rng: torch.Generator | None, students: list[int] | None = None,
+           cuda_graphs: bool = False) -> list[Decoded]:
     """Sample one continuation per entry of ``rows`` (an index into ``prompts``); ``students[i]``: the student
-    adapter prompt ``i`` runs through (a model with ``soar.engines.lora`` adapters), None for a plain model."""
+    adapter prompt ``i`` runs through (a model with ``soar.engines.lora`` adapters), None for a plain model.
+    ``cuda_graphs``: a plain Llama-architecture model on CUDA decodes with :mod:`soar.engines.graphs`."""
+    from soar.engines import graphs
     from soar.engines.lora import student_rows
 
     holder = student_rows(model) if students is not None else None
+    if (holder is None and cuda_graphs and next(model.parameters()).device.type == "cuda"
+            and graphs.supports(model)):
+        return graphs.decode_static(model, tokenizer, prompts, rows, max_new_tokens=max_new_tokens,
+                                    temperature=temperature, top_p=top_p, greedy=greedy, stop=stop, eos_ids=eos_ids,
+                                    pad_id=pad_id, rng=rng)
     if holder is None:
         return _decode(model, tokenizer, prompts, rows, max_new_tokens, temperature, top_p, greedy, stop, eos_ids,
                        pad_id, rng, None, None)

@@ -14,7 +14,7 @@ from typing import Any
 
 from soar.engines.base import Completion, Generator, SamplingParams, WeightUpdate
 
-__all__ = ["Completion", "Generator", "HFGenerator", "SamplingParams", "WeightUpdate", "build_generator"]
+__all__ = ["Completion", "Generator", "HFGenerator", "SamplingParams", "WeightUpdate", "build_generator", "hf_generator"]
 
 
 class HFGenerator:
@@ -36,10 +36,12 @@ class HFGenerator:
     scores every sample itself).
     """
 
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, compute_dtype: Any = None) -> None:
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, compute_dtype: Any = None,
+                 cuda_graphs: bool = True) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.cuda_graphs = cuda_graphs
         self._cast = None
         if compute_dtype is not None and compute_dtype != next(model.parameters()).dtype:
             import copy
@@ -133,7 +135,7 @@ class HFGenerator:
         decoded = decode(model, tok, prompt_ids, rows, max_new_tokens=sampling.max_new_tokens,
                          temperature=sampling.temperature, top_p=sampling.top_p, greedy=greedy,
                          stop=tuple(sampling.stop), eos_ids=set() if sampling.ignore_eos else set(_eos_ids(model, tok)), pad_id=tok.pad_token_id,
-                         rng=rng, students=students)
+                         rng=rng, students=students, cuda_graphs=self.cuda_graphs)
         completions = []
         for d in decoded:
             text = tok.decode(d.token_ids, skip_special_tokens=True)
@@ -166,4 +168,11 @@ def build_generator(compute: Any, model: Any, tokenizer: Any, model_path: str | 
 
         return VLLMGenerator(model_path or model.name_or_path, gpu_memory_utilization=compute.vllm_gpu_memory_utilization,
                              seed=compute.seed, enable_sleep_mode=True)  # colocated with its trainer
-    return HFGenerator(model, tokenizer, batch_size=compute.generation_batch_size, compute_dtype=compute_dtype)
+    return hf_generator(compute, model, tokenizer, compute_dtype)
+
+
+def hf_generator(compute: Any, model: Any, tokenizer: Any, compute_dtype: Any = None) -> HFGenerator:
+    """An :class:`HFGenerator` over ``model`` with ``compute``'s batch size and CUDA-graph setting (students, and
+    the teacher unless ``compute.generator`` is ``vllm``)."""
+    return HFGenerator(model, tokenizer, batch_size=compute.generation_batch_size, compute_dtype=compute_dtype,
+                       cuda_graphs=compute.cuda_graphs)

@@ -82,7 +82,7 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     """Evaluate one method over ``cfg.evaluation.seeds``; returns (and writes) its ``summary.json``."""
     import torch
 
-    from soar.engines.generation import HFGenerator
+    from soar.engines.generation import hf_generator
     from soar.engines.models import compute_dtype, load_model
     from soar.engines.trainer import PolicyTrainer, load_trained
     from soar.math.verify import Verifier
@@ -125,7 +125,7 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
         trainer = PolicyTrainer(model, student_cfg, cfg.evaluation.max_steps, tokenizer.pad_token_id,
                                 compute_dtype=precision)
         model, fresh = trainer.model, trainer.snapshot()
-    generator = HFGenerator(model, tokenizer, batch_size=cfg.compute.generation_batch_size, compute_dtype=precision)
+    generator = hf_generator(cfg.compute, model, tokenizer, precision)
     console.print(f"{method}: {len(questions)} synthetic questions, hard set {len(hard.train)} train / "
                   f"{len(hard.test)} test, seeds {cfg.evaluation.seeds}, into {out}")
     per_seed = []

@@ -146,9 +146,11 @@ GPU_CHECK_PARAMS = {"3b": KNOWN_MODELS["meta-llama/Llama-3.2-3B-Instruct"].param
 """Parameters of gpu_check's ``--shape`` models, for JSON written before it recorded ``info.params``."""
 
 
-def measured_throughput(path: str | Path, finetune: str, memory_options: bool = False) -> Measured:
+def measured_throughput(path: str | Path, finetune: str, memory_options: bool = False,
+                        cuda_graphs: bool = True) -> Measured:
     """The sampled and trained tok/s of a gpu_check JSON: soar's decoder at the student shape (the
-    bulk of a step's tokens) and the RLOO step of the students' fine-tuning mode (``full`` or ``lora``;
+    bulk of a step's tokens; ``cuda_graphs``: the CUDA-graph decoder's row where there is one, else the eager
+    loop's, as the run would decode) and the RLOO step of the students' fine-tuning mode (``full`` or ``lora``;
     ``memory_options``: the row measured with gradient checkpointing and chunked log-probs where there is one)."""
     file = Path(path)
     try:
@@ -165,8 +167,13 @@ def measured_throughput(path: str | Path, finetune: str, memory_options: bool = 
         value = row.get("tokens_per_s")
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
 
-    gen = [rate(r) for r in rows if r.get("section") == "generation" and r.get("engine") == "soar decode"
-           and r.get("shape") == "student" and rate(r)]
+    gen, engine = [], "soar decode"
+    eager = ["soar decode, eager", "soar decode"]  # "soar decode": checks from before CUDA graphs
+    for engine in (["soar decode, CUDA graphs", *eager] if cuda_graphs else eager):
+        gen = [rate(r) for r in rows if r.get("section") == "generation" and r.get("engine") == engine
+               and r.get("shape") == "student" and rate(r)]
+        if gen:
+            break
     train, mode = [], finetune
     for mode in ([f"{finetune}+memory", finetune] if memory_options else [finetune]):
         train = [rate(r) for r in rows if r.get("section") == "training" and r.get("mode") == mode and rate(r)]
@@ -180,7 +187,7 @@ def measured_throughput(path: str | Path, finetune: str, memory_options: bool = 
     if not isinstance(params, int) or params <= 0:
         raise ConfigError(f"--measured: {file} does not say which model it measured (info.params or info.shape "
                           f"{', '.join(GPU_CHECK_PARAMS)})")
-    source = f"measured on {info.get('device') or 'an unnamed device'} ({file.name}: soar decode, {mode} RLOO step)"
+    source = f"measured on {info.get('device') or 'an unnamed device'} ({file.name}: {engine}, {mode} RLOO step)"
     return Measured(Throughput(max(gen), max(train), source), params)
 
 

@@ -26,7 +26,7 @@ def run_smoke(cfg: SoarConfig, n_problems: int = 16, n_samples: int = 4) -> dict
     import torch
 
     from soar.engines.evaluation import sampled_correct
-    from soar.engines.generation import HFGenerator, SamplingParams
+    from soar.engines.generation import SamplingParams, hf_generator
     from soar.engines.models import compute_dtype, load_model
 
     console = Console()
@@ -38,8 +38,7 @@ def run_smoke(cfg: SoarConfig, n_problems: int = 16, n_samples: int = 4) -> dict
     model, tokenizer = load_model(cfg.model)
     console.print(f"model {cfg.model.name} loaded in {time.perf_counter() - started:.1f} s on {model.device}")
 
-    generator = HFGenerator(model, tokenizer, batch_size=cfg.compute.generation_batch_size,
-                            compute_dtype=compute_dtype(cfg.model))
+    generator = hf_generator(cfg.compute, model, tokenizer, compute_dtype(cfg.model))
     s = cfg.student
     sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
                               seed=cfg.compute.seed)

@@ -100,13 +100,12 @@ class SequentialWorker:
     """Every student on one :class:`PolicyTrainer`, one after another."""
 
     def __init__(self, model: Any, tokenizer: Any, cfg: SoarConfig, verifier: Verifier, compute_dtype: Any = None) -> None:
-        from soar.engines.generation import HFGenerator
+        from soar.engines.generation import hf_generator
 
         self.cfg, self.tokenizer, self.verifier = cfg, tokenizer, verifier
         self.trainer = PolicyTrainer(model, cfg.student, cfg.inner.steps, tokenizer.pad_token_id,
                                      compute_dtype=compute_dtype)
-        self.generator = HFGenerator(self.trainer.model, tokenizer, batch_size=cfg.compute.generation_batch_size,
-                                     compute_dtype=compute_dtype)
+        self.generator = hf_generator(cfg.compute, self.trainer.model, tokenizer, compute_dtype)
         self.baseline = self.trainer.snapshot()
         self.baseline_version = 0
         self.weights_format = "adapter" if cfg.student.finetune == "lora" else "full"
@@ -179,7 +178,7 @@ class BatchedLoRAWorker:
     weights_format = "full"  # the baseline is the base model with every promoted adapter merged in
 
     def __init__(self, model: Any, tokenizer: Any, cfg: SoarConfig, verifier: Verifier, compute_dtype: Any = None) -> None:
-        from soar.engines.generation import HFGenerator
+        from soar.engines.generation import hf_generator
         from soar.engines.lora import BatchedLoRATrainer
 
         if cfg.student.finetune != "lora":
@@ -190,8 +189,7 @@ class BatchedLoRAWorker:
         self.engine = BatchedLoRATrainer(model, cfg.student, cfg.compute.student_batch, tokenizer.pad_token_id,
                                          seed=derive_seed(cfg.compute.seed, "lora_init"), compute_dtype=compute_dtype,
                                          rows_per_pass=cfg.compute.batched_rows)
-        self.generator = HFGenerator(self.engine.model, tokenizer, batch_size=cfg.compute.generation_batch_size,
-                                     compute_dtype=compute_dtype)
+        self.generator = hf_generator(cfg.compute, self.engine.model, tokenizer, compute_dtype)
         self.merges: list[dict[str, Any]] = []
         self.baseline_version = 0
 
