@@ -1,6 +1,6 @@
 """GPU check: soar's engines on one CUDA device, at the paper's 3B shape, with random weights.
 
-    python benchmarks/gpu_check.py [--shape 3b|tiny] [--new-tokens 1024] [--json FILE] [--sections ...]
+    python benchmarks/gpu_check.py [--shape 3b|tiny] [--sections generation,training,outer,parity] [--json FILE] ...
 
 No network and no model download: the model is a Llama-3.2-3B-shaped network
 (28 layers, hidden 3072, MLP 8192, 24 heads / 8 KV heads, vocabulary 128,256)
@@ -8,26 +8,32 @@ made on the device with random weights, which gives true throughput (every
 token costs what a trained model's would; EOS is ignored so the work is fixed).
 Token ids are random; a stub tokenizer stands in for the real one, which
 cannot be brought to a machine without network (``--shape tiny`` runs the
-whole script on a CPU in seconds, to check it before spending device time).
+whole script on a CPU in seconds, to check it before spending device time; on a
+CPU the "CUDA graphs" rows run the eager loop).
 
 Sections (each prints its rows as it finishes and adds them to the JSON; an
 error, out-of-memory included, is recorded and the next section runs):
 
+* ``generation``: greedy parity between soar's two decoders (CUDA graphs,
+  ``soar.engines.graphs``, and the eager loop) on the same bf16 weights, then
+  sampled tokens/s of the CUDA-graph decoder and of the ``--references``
+  (``eager``: soar's eager loop; ``generate``: ``transformers.generate``) at the
+  student shape (8 prompts x 32 samples, ``--new-tokens``) and the teacher
+  shape (one prompt, 256 samples, ``--teacher-tokens``).
+* ``training``: trained tokens/s and peak memory of one RLOO step (one
+  question x 32 samples, prompt 200 + ``--train-tokens`` completion tokens) for
+  each of ``--train-modes`` (``full``, ``lora``, and ``+memory``: gradient
+  checkpointing and log-prob chunks of 256, as the paper presets' students), and
+  16 batched LoRA students in one step (``soar.engines.lora``, 4 samples each,
+  ``--micro-batch`` rows per pass).
+* ``outer``: two outer steps of ``paper-math``'s loop on a tiny Llama trained
+  for seconds to write SOAR's formats (``tests/helpers/formatted.py``), with
+  the lengths and counts of :data:`OUTER_OVERRIDES`, every phase on the device:
+  per-phase seconds.  Needs a tokenizer with a chat template (``--tokenizer``;
+  ``scripts/gpu_bundle.sh`` brings SmolLM2's).
 * ``parity``: log-probs of sampled tokens from the decoder (bf16 copy of the
   weights) against the trainer's (fp32 master weights under bf16 autocast) on
   the same text: max and mean |delta|.
-* ``generation``: sampled tokens/s, soar's decoding loop (``HFGenerator``) and
-  ``transformers.generate`` on the same bf16 weights: student shape (8 prompts
-  x 32 samples, ``--new-tokens``) and teacher shape (one prompt, 256 samples,
-  512 new tokens).
-* ``training``: trained tokens/s and peak memory of one RLOO step (one
-  question x 32 samples, prompt 200 + ``--train-tokens`` completion tokens):
-  full fine-tuning (fp32 AdamW), PEFT LoRA, and 16 batched LoRA students in one
-  step (``soar.engines.lora``, 4 samples each).
-
-This is the state of the engines as they are (no CUDA graphs, no
-``torch.compile``, no gradient checkpointing): the baseline the GPU work
-measures itself against.
 """
 
 from __future__ import annotations

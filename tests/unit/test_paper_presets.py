@@ -377,6 +377,13 @@ def test_plan_reads_the_gpu_check_json_and_says_so(tmp_path):
                                                                      "tokens_per_s": 11000.0}])
     assert measured_throughput(with_memory, "full", memory_options=True).throughput.train_tok_s == 11000.0
     assert "full+memory RLOO step" in measured_throughput(with_memory, "full", memory_options=True).throughput.source
+    graphed = _gpu_check_json(tmp_path / "g.json", GPU_ROWS + [  # a check with both decoders: the run's one counts
+        {"section": "generation", "engine": "soar decode, CUDA graphs", "shape": "student", "tokens_per_s": 14000.0},
+        {"section": "generation", "engine": "soar decode, eager", "shape": "student", "tokens_per_s": 3000.0}])
+    assert measured_throughput(graphed, "full").throughput.gen_tok_s == 14000.0
+    assert "soar decode, CUDA graphs, full RLOO step" in measured_throughput(graphed, "full").throughput.source
+    assert measured_throughput(graphed, "full", cuda_graphs=False).throughput.gen_tok_s == 3000.0
+    assert measured_throughput(file, "full", cuda_graphs=True).throughput.gen_tok_s == 6000.0  # older checks: eager
     p = plan(c, length_fraction=1.0, acceptance=1.0, measured=measured)
     given = plan(c, gen_tok_s=6000.0, train_tok_s=16000.0, length_fraction=1.0, acceptance=1.0)
     assert p["run_time"]["device_hours"] == pytest.approx(given["run_time"]["device_hours"])
