@@ -279,7 +279,9 @@ class ComputeConfig:
     threads: int = 0
     """torch CPU threads; 0 leaves torch's default."""
     generator: Literal["hf", "vllm"] = "hf"
-    """``hf``: transformers with soar's decoding loop (CPU or GPU); ``vllm``: the optional extra (GPU)."""
+    """``hf``: transformers with soar's decoding loop (CPU or GPU); ``vllm``: the optional extra (GPU), for the
+    teacher (fully fine-tuned) and for fully fine-tuned students, each engine given its model's weights after every
+    change; LoRA students (PEFT or batched) sample with ``hf`` either way."""
     generation_batch_size: int = 64
     """Sequences decoded together by the ``hf`` generator (its KV cache: rows x (prompt + max_new_tokens))."""
     cuda_graphs: bool = True

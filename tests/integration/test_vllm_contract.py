@@ -4,9 +4,11 @@ The fake holds its own weights in vLLM's fused layout and generates from them,
 so a weight that does not arrive shows up as wrong output or as the fake's
 :class:`ContractError`; each rule has a test that breaks it on purpose and
 watches the fake catch it.  ``soar train`` runs two outer steps with the teacher
-on the vllm generator: weights pushed after every teacher update, the prefix
-cache reset after every push, the engine asleep while students train, weights
-read from disk once.
+and the (fully fine-tuned) students on vllm engines: the teacher's weights pushed
+after every update, the students' after every step, restore and promotion, the
+prefix cache reset after every push, an engine asleep while its trainer updates,
+weights read from disk once per engine; ``soar evaluate`` samples its student
+the same way.
 """
 
 import sys
@@ -181,25 +183,32 @@ def _moving_teacher(monkeypatch):
     monkeypatch.setattr(train_module, "teacher_update", update)
 
 
-def test_train_pushes_the_teacher_after_every_update(vllm, formatted_dir, tmp_path, monkeypatch):
+def test_train_pushes_teacher_and_student_weights_after_every_change(vllm, formatted_dir, tmp_path, monkeypatch):
+    """Two engines: the teacher's, pushed after every update, and the students', pushed after every student step,
+    every restore to the baseline and every promotion (tau < 0: one each step); each watched against its trainer's
+    module at every generate, so a missed push raises."""
     from soar.loops.train import train
     from tests.integration.test_train_loop import _cfg
 
     _moving_teacher(monkeypatch)
     engines = _watched_engines(monkeypatch)
-    summary = train(_cfg(formatted_dir, tmp_path, outer_steps=2, **{"compute.generator": "vllm"}), out=tmp_path / "run")
-    (engine,) = engines
-    assert summary.steps == 2 and len((summary.run_dir / "metrics.jsonl").read_text().splitlines()) == 2
-    assert engine.llm.pushes == 2 and engine.weights_version == 2 and engine.llm.resets == 2
-    assert engine.llm.sleeps == 2 and not engine.asleep  # asleep while students trained, awake after each push
-    assert vllm.LLM.loads_from_disk == 1
+    summary = train(_cfg(formatted_dir, tmp_path, outer_steps=2, **{"compute.generator": "vllm", "promotion.tau": -1}),
+                    out=tmp_path / "run")
+    teacher, student = engines
+    assert summary.steps == 2 and summary.promotions == 2
+    assert teacher.llm.pushes == 2 and teacher.weights_version == 2 and teacher.llm.resets == 2
+    assert teacher.llm.sleeps == 2 and not teacher.asleep  # asleep while students trained, awake after each push
+    # per step: the baseline's Q_R score (a restore), then 4 students x (restore + 2 steps); promotions re-score
+    assert student.llm.pushes >= 2 * (1 + 4 * 3) and student.llm.resets == student.llm.pushes
+    assert student.llm.sleeps >= 2 * 4 * 2  # before every student update
+    assert vllm.LLM.loads_from_disk == 2  # each engine read the model once; every later change was pushed
     # soar sample --teacher: an engine built from the base model gets the trained teacher before it samples
     from soar.config import load_config
     from soar.loops.sample import sample_questions
 
     cfg = load_config(file=summary.run_dir / "config.yaml")
     sample_questions(cfg, 4, tmp_path / "grounded.jsonl", teacher_run=summary.run_dir)
-    assert engines[1].llm.pushes == 1 and vllm.LLM.loads_from_disk == 2
+    assert engines[2].llm.pushes == 1 and vllm.LLM.loads_from_disk == 3
     assert len((tmp_path / "grounded.jsonl").read_text().splitlines()) == 4
 
 
@@ -215,6 +224,33 @@ def test_the_fake_catches_a_teacher_update_that_is_not_pushed(vllm, formatted_di
         train(_cfg(formatted_dir, tmp_path, outer_steps=2, **{"compute.generator": "vllm"}), out=tmp_path / "run")
 
 
+def test_the_fake_catches_a_student_step_that_is_not_pushed(vllm, formatted_dir, tmp_path, monkeypatch):
+    from soar.engines.base import TrainerGenerator
+    from soar.loops.train import train
+    from tests.integration.test_train_loop import _cfg
+
+    _watched_engines(monkeypatch)
+    monkeypatch.setattr(TrainerGenerator, "sync", lambda self: self.generator.wake())  # never pushes: broken
+    with pytest.raises(vllm.ContractError, match="was not pushed"):
+        train(_cfg(formatted_dir, tmp_path, outer_steps=1, **{"compute.generator": "vllm"}), out=tmp_path / "run")
+
+
+def test_evaluate_samples_each_student_step_through_vllm(vllm, formatted_dir, tmp_path, monkeypatch):
+    from soar.loops.evaluate import evaluate
+    from tests.integration.test_train_loop import _cfg
+
+    engines = _watched_engines(monkeypatch)
+    cfg = _cfg(formatted_dir, tmp_path, **{"compute.generator": "vllm", "evaluation.max_steps": 3,
+                                           "evaluation.eval_every": 3, "evaluation.samples_per_problem": 2,
+                                           "evaluation.ks": "[1, 2]", "evaluation.seeds": "[0]",
+                                           "evaluation.smoothing_window": 1, "evaluation.average_window": 1,
+                                           "evaluation.fixed_step": 3})
+    evaluate(cfg, tmp_path / "eval", "hard-only")
+    (engine,) = engines
+    assert engine.llm.pushes >= 4 and engine.llm.resets == engine.llm.pushes  # the fresh student, then 3 steps
+    assert (tmp_path / "eval" / "seed_0" / "summary.json").exists()
+
+
 def test_a_lora_teacher_on_vllm_is_refused_in_one_line(formatted_dir, tmp_path):
     from soar.errors import ConfigError
     from soar.loops.train import train
@@ -224,3 +260,15 @@ def test_a_lora_teacher_on_vllm_is_refused_in_one_line(formatted_dir, tmp_path):
     with pytest.raises(ConfigError, match="set teacher.finetune: full"):
         train(cfg, out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_no_device_for_vllm_is_one_line(vllm, model_dir, monkeypatch):
+    from soar.engines.vllm_generator import VLLMGenerator
+    from soar.errors import SoarError
+
+    import vllm.platforms
+
+    monkeypatch.setattr(vllm.platforms.current_platform, "device_type", "")  # what vLLM reports with no GPU
+    with pytest.raises(SoarError, match="found no GPU") as caught:
+        VLLMGenerator(str(model_dir))
+    assert "\n" not in str(caught.value) and vllm.LLM.loads_from_disk == 0  # refused before loading anything

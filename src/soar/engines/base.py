@@ -87,3 +87,42 @@ def push_weights(generator: Generator, model: Any, version: int) -> None:
     is reset), nothing copied for the ``hf`` generator when it samples ``model`` itself."""
     generator.wake()
     generator.update_weights(WeightUpdate("full", dict(model.named_parameters()), version=version))
+
+
+class TrainerGenerator:
+    """A :class:`Generator` that always samples a trainer's current weights: before generating it pushes them
+    (:func:`push_weights`) when ``trainer.version`` moved since the last push.
+
+    What the students use: their weights change at every inner step and every restore, and an engine with its
+    own copy of them (vLLM) must receive each change before it samples again; the ``hf`` generator samples the
+    trainer's own module, so a push there copies nothing.  :meth:`sleep` (before a training step) frees a
+    colocated engine's memory; the next push wakes it.
+    """
+
+    def __init__(self, generator: Generator, trainer: Any) -> None:
+        self.generator, self.trainer = generator, trainer
+        self.pushed: int | None = None  # trainer.version at the last push; None: the engine holds the base model
+
+    def sync(self) -> None:
+        """Push the trainer's weights unless the engine already holds this version (always wakes it)."""
+        if self.pushed != self.trainer.version:
+            push_weights(self.generator, self.trainer.model, version=self.trainer.version + 1)  # versions from 1
+            self.pushed = self.trainer.version
+        self.generator.wake()
+
+    def generate(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[Completion]]:
+        self.sync()
+        return self.generator.generate(prompts, n, sampling)
+
+    def generate_tokens(self, prompt_ids: list[list[int]], n: int, sampling: SamplingParams) -> list[list[Completion]]:
+        self.sync()
+        return self.generator.generate_tokens(prompt_ids, n, sampling)
+
+    def update_weights(self, update: WeightUpdate) -> None:
+        self.generator.update_weights(update)
+
+    def sleep(self) -> None:
+        self.generator.sleep()
+
+    def wake(self) -> None:
+        self.generator.wake()

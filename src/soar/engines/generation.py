@@ -14,7 +14,8 @@ from typing import Any
 
 from soar.engines.base import Completion, Generator, SamplingParams, WeightUpdate
 
-__all__ = ["Completion", "Generator", "HFGenerator", "SamplingParams", "WeightUpdate", "build_generator", "hf_generator"]
+__all__ = ["Completion", "Generator", "HFGenerator", "SamplingParams", "WeightUpdate", "build_generator", "hf_generator",
+           "trainer_generator"]
 
 
 class HFGenerator:
@@ -169,6 +170,18 @@ def build_generator(compute: Any, model: Any, tokenizer: Any, model_path: str | 
         return VLLMGenerator(model_path or model.name_or_path, gpu_memory_utilization=compute.vllm_gpu_memory_utilization,
                              seed=compute.seed, enable_sleep_mode=True)  # colocated with its trainer
     return hf_generator(compute, model, tokenizer, compute_dtype)
+
+
+def trainer_generator(compute: Any, trainer: Any, tokenizer: Any, compute_dtype: Any = None) -> Any:
+    """A generator that samples ``trainer``'s current weights (a student's, as it trains): ``compute.generator``'s
+    engine for a fully fine-tuned trainer, the ``hf`` one for a LoRA trainer (its adapter lives in soar's engine),
+    wrapped in :class:`~soar.engines.base.TrainerGenerator`, which pushes every change before the next sample."""
+    from soar.engines.base import TrainerGenerator
+
+    full = trainer.cfg.finetune == "full"
+    engine = (build_generator(compute, trainer.model, tokenizer, compute_dtype=compute_dtype) if full
+              else hf_generator(compute, trainer.model, tokenizer, compute_dtype))
+    return TrainerGenerator(engine, trainer)
 
 
 def hf_generator(compute: Any, model: Any, tokenizer: Any, compute_dtype: Any = None) -> HFGenerator:

@@ -166,6 +166,10 @@ class PolicyTrainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.skipped_steps = 0
         """Steps dropped because their loss or gradient was not finite (see :meth:`step`)."""
+        self.version = 0
+        """Counts every change of the trainable weights (a step applied, a restore): a generator that samples
+        from another copy of them (vLLM) compares it with the version it was last given
+        (:class:`soar.engines.base.TrainerGenerator`)."""
         self._reset_optimiser()
 
     # -- student copies ----------------------------------------------------
@@ -178,6 +182,7 @@ class PolicyTrainer:
     def restore(self, snapshot: dict[str, torch.Tensor], total_steps: int | None = None) -> None:
         """Put ``snapshot`` back in place and restart the optimiser and schedule (over ``total_steps``)."""
         copy_weights(self.model, snapshot)
+        self.version += 1
         if total_steps is not None:
             self.total_steps = max(1, total_steps)
         self._reset_optimiser()
@@ -258,6 +263,7 @@ class PolicyTrainer:
             self.optimizer.step()
             self.scheduler.step()
             self.steps_done += 1
+            self.version += 1
         else:  # a NaN or inf never reaches the weights or the optimiser's moments: the step is dropped
             self.optimizer.zero_grad(set_to_none=True)
             self.skipped_steps += 1

@@ -78,6 +78,18 @@ def _import_vllm() -> Any:
     return vllm
 
 
+def _require_device() -> None:
+    """One line when vLLM found no device it can run on (``vllm.platforms.current_platform``: an unspecified
+    platform has no ``device_type``), instead of the traceback engine start-up would end in."""
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:  # a vLLM without this module: let it speak for itself
+        return
+    if not getattr(current_platform, "device_type", ""):
+        raise SoarError("compute.generator: vllm found no GPU (or other device vLLM supports) on this machine; "
+                        "use compute.generator: hf here")
+
+
 class VLLMGenerator:
     """vLLM ``LLM.generate`` with per-token log-probs, in-place weight refresh and LoRA routing."""
 
@@ -105,6 +117,7 @@ class VLLMGenerator:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self._vllm = _import_vllm()
         if building:
+            _require_device()
             if enable_sleep_mode:
                 engine_kwargs["enable_sleep_mode"] = True
             model = self._vllm.LLM(

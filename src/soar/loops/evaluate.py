@@ -43,8 +43,10 @@ Choices where the paper is silent:
   source (method, mixing, and the questions' content) and the same settings,
   up to those that change how it runs, not what it measures
   (``EXECUTION_ONLY``: seeds, threads, batch size, verifier workers).
-* Students are sampled with the ``hf`` generator as they train (``vllm`` is
-  refused: it is not given updated weights).
+* Students are sampled with ``compute.generator``'s engine as they train; a
+  ``vllm`` engine gets the student's full weights after every step and restore
+  (LoRA students sample with ``hf``: ``soar.engines.generation.trainer_generator``),
+  and PS's promoted weights once.
 * Aggregation over seeds: mean ± sample SD, as Appendix B.8 and Tables 4-6
   state (Section 4.1's text says median).
 * A hard set needs matching ``soar filter`` provenance when
@@ -70,7 +72,7 @@ from soar.config import SoarConfig, to_yaml
 from soar.data.load import load_hard_set
 from soar.data.provenance import require_provenance
 from soar.data.splits import content_key
-from soar.errors import ConfigError, SoarError
+from soar.errors import SoarError
 from soar.loops.run_dir import RunDir, load_part, write_atomic
 from soar.math.passk import mean_pass_at_k
 from soar.types import Problem
@@ -82,15 +84,13 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     """Evaluate one method over ``cfg.evaluation.seeds``; returns (and writes) its ``summary.json``."""
     import torch
 
-    from soar.engines.generation import hf_generator
+    from soar.engines.base import push_weights
+    from soar.engines.generation import build_generator, trainer_generator
     from soar.engines.models import compute_dtype, load_model
     from soar.engines.trainer import PolicyTrainer, load_trained
     from soar.math.verify import Verifier
 
     console = console or Console()
-    if cfg.compute.generator != "hf":
-        raise ConfigError("soar evaluate samples students as they train, with compute.generator: hf (the vllm "
-                          "engine is not given updated weights)")
     require_provenance(cfg.data, cfg.model.name, invocation, cfg.out_dir)
     hard = load_hard_set(cfg.data)
     promoted = _check_promoted_run(RunDir(promoted_run), cfg, hard.test) if promoted_run is not None else None
@@ -118,6 +118,10 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
         as_saved = dataclasses.replace(cfg.student, finetune="full") if promoted[1].get("weights") == "full" \
             else cfg.student
         model = load_trained(model, as_saved, load_part(promoted[0], "student"))
+        if cfg.compute.generator == "vllm" and hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()  # inference only: vLLM takes the adapter merged, as full weights
+        generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=precision)
+        push_weights(generator, model, version=1)  # a vllm engine loaded the base model: the promoted one replaces it
         console.print(f"PS: promoted student {promoted[1]['stage']} of {promoted_run} (step {promoted[1]['step']}, "
                       f"hard-train accuracy {promoted[1]['train_accuracy']:.3f})")
     else:
@@ -125,7 +129,7 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
         trainer = PolicyTrainer(model, student_cfg, cfg.evaluation.max_steps, tokenizer.pad_token_id,
                                 compute_dtype=precision)
         model, fresh = trainer.model, trainer.snapshot()
-    generator = hf_generator(cfg.compute, model, tokenizer, precision)
+        generator = trainer_generator(cfg.compute, trainer, tokenizer, precision)
     console.print(f"{method}: {len(questions)} synthetic questions, hard set {len(hard.train)} train / "
                   f"{len(hard.test)} test, seeds {cfg.evaluation.seeds}, into {out}")
     per_seed = []

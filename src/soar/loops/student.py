@@ -100,12 +100,13 @@ class SequentialWorker:
     """Every student on one :class:`PolicyTrainer`, one after another."""
 
     def __init__(self, model: Any, tokenizer: Any, cfg: SoarConfig, verifier: Verifier, compute_dtype: Any = None) -> None:
-        from soar.engines.generation import hf_generator
+        from soar.engines.generation import trainer_generator
 
         self.cfg, self.tokenizer, self.verifier = cfg, tokenizer, verifier
         self.trainer = PolicyTrainer(model, cfg.student, cfg.inner.steps, tokenizer.pad_token_id,
                                      compute_dtype=compute_dtype)
-        self.generator = hf_generator(cfg.compute, self.trainer.model, tokenizer, compute_dtype)
+        # compute.generator's engine (vllm: full weights pushed after every step, restore and promotion)
+        self.generator = trainer_generator(cfg.compute, self.trainer, tokenizer, compute_dtype)
         self.baseline = self.trainer.snapshot()
         self.baseline_version = 0
         self.weights_format = "adapter" if cfg.student.finetune == "lora" else "full"
@@ -357,6 +358,7 @@ def rloo_step(trainer: PolicyTrainer, generator: Any, tokenizer: Any, verifier: 
     flat = verifier.math_rewards([c.text for c in completions], [p.answer for p, g in zip(problems, groups) for _ in g],
                                  **cfg.reward.scoring())
     advantages = leave_one_out_advantages([flat[i * s.group_size:(i + 1) * s.group_size] for i in range(len(problems))])
+    generator.sleep()  # a colocated engine (vLLM) frees the device for the update; its next sample wakes it
     trainer.step(Rollouts([prompt_ids[c.prompt_index] for c in completions], [c.token_ids for c in completions],
                           [a for row in advantages for a in row]))
     return sum(flat) / len(flat), sum(len(c.token_ids) for c in completions)
