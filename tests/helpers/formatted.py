@@ -10,7 +10,9 @@ loop run for real in seconds.
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -19,9 +21,24 @@ from soar.engines.tiny import default_tokenizer, tiny_model
 from soar.loops.teacher import MULTITURN_ANSWER, MULTITURN_QUESTION
 
 
+_MADE: dict[tuple[int, int], Path] = {}
+"""Folders already made in this process, by (steps, seed): training is deterministic, so a later call copies one
+(a dozen test modules each want this model; training it took 10-25 s each on 2 cores)."""
+
+
 def formatted_tiny_model_dir(folder: Path, steps: int = 120, seed: int = 0, tokenizer: object = None) -> Path:
     """Train and save the model (and ``tokenizer``, SmolLM2's by default) into ``folder``."""
-    tokenizer = tokenizer or default_tokenizer()
+    made = _MADE.get((steps, seed)) if tokenizer is None else None
+    if made is not None and (made / "config.json").exists():
+        shutil.copytree(made, folder, dirs_exist_ok=True)
+        return folder
+    folder = _train(folder, steps, seed, tokenizer or default_tokenizer())
+    if tokenizer is None:
+        _MADE[(steps, seed)] = folder
+    return folder
+
+
+def _train(folder: Path, steps: int, seed: int, tokenizer: Any) -> Path:
     model = tiny_model(tokenizer, layers=2, hidden=64, seed=seed, init_std=0.1).train()
     rng = random.Random(seed)
     teacher = tokenizer(teacher_prompt(tokenizer), add_special_tokens=False)["input_ids"]

@@ -72,6 +72,8 @@ def test_three_outer_steps_write_the_run_directory(uninterrupted):
         assert len(questions) == 4 and {q["dataset"] for q in questions} == {0, 1}
         assert all(q["question"] and q["answer"] for q in questions)
     assert (run / "checkpoints" / "latest").read_text().strip() == "step_0002"
+    status = json.loads((run / "status.json").read_text())
+    assert (status["step"], status["phase"]) == (2, "done") and status["pid"] > 0
     assert (run / "promotion_questions.jsonl").exists() and not list((run / "teachers").glob("*.pt"))
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
 
@@ -101,6 +103,38 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(model_dir, uninterr
         assert (b / name).read_text() == (a / name).read_text()
     pq_a, pq_b = a / "promotion_questions.jsonl", b / "promotion_questions.jsonl"
     assert (pq_b.read_text() if pq_b.exists() else "") == (pq_a.read_text() if pq_a.exists() else "")
+
+
+def test_resume_passes_over_a_damaged_checkpoint_and_finishes_as_the_uninterrupted_run(uninterrupted, tmp_path):
+    """A bit flipped in the newest checkpoint's teacher: resume says so in one line, continues from the kept
+    step before it, re-runs the lost step, and ends where the uninterrupted run ended.  Before any promotion
+    the students' part holds no weights (the baseline is the base model every worker loads)."""
+    import shutil
+
+    from rich.console import Console
+
+    from soar.loops.run_dir import load_part
+
+    a = uninterrupted.run_dir
+    assert sorted(p.name for p in (a / "checkpoints").iterdir()) == ["latest", "step_0001", "step_0002"]  # keep: 2
+    students = load_part(a / "checkpoints" / "step_0001", "students")
+    if students["version"] == 0:
+        assert students["weights"] is None
+        assert (a / "checkpoints" / "step_0001" / "students.pt").stat().st_size < 2000
+    run = tmp_path / "run"
+    shutil.copytree(a, run)
+    teacher = run / "checkpoints" / "step_0002" / "teacher.pt"
+    data = bytearray(teacher.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    teacher.write_bytes(bytes(data))
+    console = Console(record=True, width=200)
+    resumed = train(resume=run, console=console)
+    said = " ".join(console.export_text().split())  # the console wraps long lines
+    assert "step_0002/teacher.pt is damaged" in said and "trying the older checkpoint step_0001" in said
+    assert "resuming after step 1" in said and resumed.steps == 3
+    assert _comparable([json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]) == \
+        _comparable([json.loads(x) for x in (a / "metrics.jsonl").read_text().splitlines()])
+    assert (run / "questions" / "step_0002.jsonl").read_text() == (a / "questions" / "step_0002.jsonl").read_text()
 
 
 @pytest.fixture(scope="module")

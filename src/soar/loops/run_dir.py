@@ -7,7 +7,9 @@ Layout::
     RUN/questions/step_NNNN.jsonl    every accepted QA pair of the step, with dataset index and reward
     RUN/promotion_questions.jsonl    PQ: the datasets that led to promotions, with step and stage
     RUN/tensorboard/                 event files (when tensorboard is installed)
-    RUN/checkpoints/step_NNNN/       teacher.pt, students.pt, rng.pt, state.json (the only optimiser state kept)
+    RUN/status.json                  what the run is doing now: step, phase, since (unix seconds), pid
+    RUN/checkpoints/step_NNNN/       teacher.pt, students.pt, rng.pt, state.json (the only optimiser state kept;
+                                     the newest ``checkpoint.keep``, state.json with each part's size and CRC-32)
     RUN/checkpoints/latest           name of the last complete checkpoint
     RUN/promoted/stage_N/            every promoted student: student.pt (trainable weights) and info.json
                                      (step, dataset, Q_R accuracy measured and re-checked, hard-train accuracy)
@@ -23,6 +25,13 @@ files and says so in one line; the previous checkpoint and every record of a
 completed step are untouched, so ``soar train --resume`` continues once there
 is room.
 
+Damaged checkpoints: ``state.json`` records each part's size and CRC-32 as
+written; a part that is missing, shorter or longer, or whose bytes changed (a
+disk error, a copy cut short) is named in one line, and the newest older
+checkpoint that checks out is used instead (``checkpoint.keep`` >= 2 keeps
+one), its later records dropped as after a kill.  With none left the error
+names the damaged file.
+
 Crash safety: a checkpoint is written to a temporary folder and renamed into
 place, then ``latest`` is replaced atomically (``os.replace``); older
 checkpoints are removed only after that.  A step's records (questions,
@@ -37,6 +46,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +89,12 @@ class RunDir:
         write_atomic(self.path / "promotion_questions.jsonl", "")  # the summary names it even before a promotion
 
     # -- disk space --------------------------------------------------------------
+    def set_status(self, step: int, phase: str) -> None:
+        """``status.json``: the outer step and phase under way (``teacher_generation``, ``students``, ``promotion``,
+        ``teacher_update``, ``checkpoint``, ``done``), for a person or a script watching a long run."""
+        write_atomic(self.path / "status.json", json.dumps({"step": step, "phase": phase, "since": round(time.time(), 3),
+                                                           "pid": os.getpid()}) + "\n")
+
     def require_space(self, needed: int, what: str) -> None:
         """:class:`DiskSpaceError` unless the run's disk has ``needed`` bytes (plus the margin) free."""
         folder = self.path.resolve()
@@ -186,30 +202,66 @@ class RunDir:
         return [int(f.stem.split("_")[1]) for f in self.teachers_by_step()]
 
     # -- checkpoints -----------------------------------------------------------
-    def save_checkpoint(self, step: int, tensors: dict[str, Any], state: dict[str, Any]) -> dict[str, int]:
-        """Write the checkpoint of ``step`` and point ``latest`` at it; older ones are removed.  Returns the
-        size in bytes of each part."""
+    def save_checkpoint(self, step: int, tensors: dict[str, Any], state: dict[str, Any], keep: int = 1,
+                        checksums: bool = True) -> dict[str, int]:
+        """Write the checkpoint of ``step`` and point ``latest`` at it; all but the newest ``keep`` are removed
+        after that.  ``state.json`` gets each part's size (and, ``checksums``, CRC-32).  Returns the size in bytes
+        of each part."""
         name = f"step_{step:04d}"
         final = self.checkpoints / name
-        self.require_space(payload_bytes(tensors), f"the checkpoint of step {step}")  # the old one stays until then
-        _save_folder(final, tensors, state, info_name="state.json", hint=self.resume_hint)
+        if keep >= 2:  # at most `keep` on disk while writing: the oldest goes first, keep - 1 >= 1 stay intact
+            self._prune(below=step, keep=keep - 1)
+        self.require_space(payload_bytes(tensors), f"the checkpoint of step {step}")  # the old ones stay until then
+        _save_folder(final, tensors, state, info_name="state.json", hint=self.resume_hint, manifest=checksums)
         write_atomic(self.checkpoints / "latest", name)
-        for old in self.checkpoints.iterdir():
-            if old.name not in (name, "latest"):
-                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        self._prune(below=step + 1, keep=keep)
         return {p.stem: p.stat().st_size for p in sorted(final.glob("*.pt"))}
 
-    def latest_checkpoint(self) -> Path | None:
+    def _prune(self, below: int, keep: int) -> None:
+        """Keep the newest ``keep`` checkpoints of steps before ``below`` (and the ``latest`` pointer); remove the
+        rest: older ones, temporary folders, and later ones left from before a fallback (their records were
+        dropped; should ``latest`` still name one, resuming passes over it as missing)."""
+        if not self.checkpoints.is_dir():
+            return
+        kept = {f.name for f in [f for f in self._checkpoint_folders() if int(f.name[5:]) < below][:max(1, keep)]}
+        for entry in self.checkpoints.iterdir():
+            if entry.name not in kept and entry.name != "latest":
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
+
+    def _checkpoint_folders(self) -> list[Path]:
+        """Complete-looking checkpoint folders (``step_NNNN`` with a ``state.json``), newest step first."""
+        if not self.checkpoints.is_dir():
+            return []
+        folders = [f for f in self.checkpoints.glob("step_*") if f.is_dir() and f.name[5:].isdigit()
+                   and (f / "state.json").exists()]
+        return sorted(folders, key=lambda f: int(f.name[5:]), reverse=True)
+
+    def latest_checkpoint(self, warn: Any = None) -> Path | None:
+        """The checkpoint to continue from: the one ``latest`` names if it checks out
+        (:func:`checkpoint_problem`), else the newest older one that does (``warn`` gets one line per damaged
+        checkpoint passed over); None before the first.  Only damaged ones: one line naming the damage."""
         pointer = self.checkpoints / "latest"
         if not pointer.exists():
             return None
-        folder = self.checkpoints / pointer.read_text(encoding="utf-8").strip()
-        if not (folder / "state.json").exists():
-            raise SoarError(f"{pointer} names {folder.name}, which is incomplete or missing")
-        return folder
+        named = self.checkpoints / pointer.read_text(encoding="utf-8").strip()
+        if not named.name.startswith("step_") or not named.name[5:].isdigit():
+            raise SoarError(f"{pointer} names {named.name!r}, which is not a checkpoint folder")
+        limit = int(named.name[5:])  # a newer folder that latest does not name was never committed
+        candidates = [named] + [f for f in self._checkpoint_folders() if int(f.name[5:]) < limit]
+        problems = []
+        for index, folder in enumerate(candidates):
+            problem = checkpoint_problem(folder)
+            if problem is None:
+                return folder
+            problems.append(problem)
+            if warn is not None:
+                later = candidates[index + 1].name if index + 1 < len(candidates) else None
+                warn(f"{problem}; " + (f"trying the older checkpoint {later}" if later else "no older checkpoint"))
+        raise SoarError(f"{problems[0]}, and no older checkpoint of {self.path} is usable "
+                        f"(checkpoint.keep keeps more of them)")
 
     def completed_step(self) -> int:
-        """The outer step (0-based) of the last complete checkpoint; -1 before the first."""
+        """The outer step (0-based) of the checkpoint a resume continues from; -1 before the first."""
         latest = self.latest_checkpoint()
         return json.loads((latest / "state.json").read_text(encoding="utf-8"))["step"] if latest else -1
 
@@ -228,10 +280,11 @@ class RunDir:
                             "checkpoints have changed since): it cannot be continued or read by this version")
         return load_config(file=self.path / "config.yaml", overrides=overrides)
 
-    def require_checkpoint(self) -> Path:
-        """The last complete checkpoint, or a clear error when no outer step of the run has finished."""
+    def require_checkpoint(self, warn: Any = None) -> Path:
+        """The checkpoint a resume would continue from (see :meth:`latest_checkpoint`), or a clear error when no
+        outer step of the run has finished."""
         self._require_run()
-        checkpoint = self.latest_checkpoint()
+        checkpoint = self.latest_checkpoint(warn)
         if checkpoint is None:
             raise SoarError(f"{self.path} has no checkpoint: no outer step of this run has finished yet")
         return checkpoint
@@ -244,25 +297,72 @@ class RunDir:
 def load_part(folder: Path, name: str) -> Any:
     """One part of a checkpoint (``teacher``, ``students``, ``rng``), onto the CPU: a part is copied into
     models wherever they live, and a reader that needs the students' weights does not load the teacher's
-    optimiser."""
+    optimiser.  A file that cannot be read is one line naming it."""
     import torch
 
-    return torch.load(folder / f"{name}.pt", weights_only=True, map_location="cpu")
+    path = folder / f"{name}.pt"
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise SoarError(f"{path} is missing") from None
+    except Exception as exc:  # a truncated zip, a bad record, an unpickling error: all mean a damaged file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SoarError(f"{path} is damaged and cannot be read ({reason[:160]})") from None
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """What is wrong with a checkpoint folder, in one phrase naming the file, or None when every part recorded in
+    its ``state.json`` is there with its size and CRC-32 (a checkpoint written before sizes were recorded is
+    taken as it is)."""
+    state_file = folder / "state.json"
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{state_file} is missing (the checkpoint was never completed)"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"{state_file} is damaged ({type(exc).__name__})"
+    for name, part in (state.get("parts") or {}).items():
+        path = folder / f"{name}.pt"
+        if not path.exists():
+            return f"{path} is missing"
+        size = path.stat().st_size
+        if size != part["bytes"]:
+            return f"{path} is damaged: {size:,} bytes where {part['bytes']:,} were written"
+        if "crc32" in part and _crc32(path) != part["crc32"]:
+            return f"{path} is damaged: its bytes changed since they were written (CRC-32 differs)"
+    return None
+
+
+def _crc32(path: Path) -> int:
+    import zlib
+
+    crc = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(16 * 2**20):
+            crc = zlib.crc32(chunk, crc)
+    return crc
 
 
 def _save_folder(final: Path, tensors: dict[str, Any], info: dict[str, Any], info_name: str = "info.json",
-                 hint: str = "") -> None:
+                 hint: str = "", manifest: bool | None = None) -> None:
     """``final/<part>.pt`` for each tensor part and ``final/<info_name>``, through a temporary folder renamed into
     place: a kill never leaves a half-written folder under the final name, and a failed write (a full disk)
-    removes the temporary folder and raises :class:`DiskSpaceError` (``hint``: how to go on)."""
+    removes the temporary folder and raises :class:`DiskSpaceError` (``hint``: how to go on).  ``manifest``
+    (not None): ``info["parts"]`` records each part's size, and with True its CRC-32 (:func:`checkpoint_problem`)."""
     import torch
 
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
+        parts = {}
         for key, value in tensors.items():
             torch.save(value, tmp / f"{key}.pt")
+            parts[key] = {"bytes": (tmp / f"{key}.pt").stat().st_size}
+            if manifest:
+                parts[key]["crc32"] = _crc32(tmp / f"{key}.pt")
+        if manifest is not None:
+            info = {**info, "parts": parts}
         (tmp / info_name).write_text(json.dumps(info, indent=1), encoding="utf-8")
         for file in tmp.iterdir():  # on disk before anything points at them (survives a power cut, not just a kill)
             _fsync(file)

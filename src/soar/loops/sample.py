@@ -53,7 +53,7 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     console = console or Console()
     if count < 1:
         raise SoarError(f"--count must be at least 1, got {count}")
-    checkpoint = RunDir(teacher_run).require_checkpoint() if teacher_run is not None else None
+    checkpoint = RunDir(teacher_run).require_checkpoint(console.print) if teacher_run is not None else None
     weights_file, step_label = None, checkpoint.name if checkpoint is not None else ""
     if checkpoint is not None and teacher_step is not None:
         weights_file, step_label = _teacher_at(RunDir(teacher_run), teacher_step)

@@ -135,14 +135,21 @@ class SequentialWorker:
         return self.baseline
 
     def baseline_state(self) -> dict[str, Any]:
-        return {"weights": self.baseline, "version": self.baseline_version}
+        """The baseline for a checkpoint; before the first promotion it is the base model every worker loads, so
+        no weights are stored (a checkpoint's students part: a few bytes instead of a model's fp32 weights)."""
+        return {"weights": self.baseline if self.baseline_version else None, "version": self.baseline_version}
 
     def load_baseline_state(self, state: dict[str, Any]) -> None:
-        if "weights" not in state:
-            from soar.errors import SoarError
+        from soar.errors import SoarError
 
+        if "weights" not in state:
             raise SoarError("this checkpoint holds batched-LoRA students (compute.student_batch > 1); resume it "
                             "with the run's own config")
+        if state["weights"] is None:  # the base model: what this worker was built from
+            if self.baseline_version:
+                raise SoarError("a worker loads a base-model baseline only before its first promotion")
+            self.trainer.restore(self.baseline)
+            return
         self.baseline = {k: v.clone() for k, v in state["weights"].items()}
         self.baseline_version = int(state["version"])
         self.trainer.restore(self.baseline)

@@ -109,7 +109,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
             closing(build_pool(cfg, student_model, tokenizer, verifier, precision)) as pool:
         console.print(f"students: {pool_description(cfg)}")
         promotion, first = PromotionState(), 0
-        checkpoint = run.latest_checkpoint() if resume is not None else None
+        checkpoint = run.latest_checkpoint(warn=console.print) if resume is not None else None
         if checkpoint is not None:
             tensors, state = run.load_checkpoint(checkpoint)
             teacher.load_state_dict(tensors["teacher"])
@@ -132,13 +132,15 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
             inner = progress.add_task("students", total=B * g * r)
             for step in range(first, cfg.outer_steps):
                 record, promotion = outer_step(cfg, step, hard.train, tokenizer, teacher, teacher_generator, pool,
-                                               verifier, promotion, run, StepBook(progress, drafts, inner))
+                                               verifier, promotion, run, StepBook(progress, drafts, inner, run, step))
                 every = cfg.checkpoint.teacher_every
                 if every and (step + 1) % every == 0:
                     run.save_teacher(step, teacher.snapshot(device="cpu"), cfg.checkpoint.teacher_keep)
                 state = {"step": step, "promotion": asdict(promotion)}
+                run.set_status(step, "checkpoint")
                 written = run.save_checkpoint(step, {"teacher": teacher.state_dict(), "students": pool.state_dict(),
-                                                     "rng": torch.get_rng_state()}, state)
+                                                     "rng": torch.get_rng_state()}, state,
+                                             keep=cfg.checkpoint.keep, checksums=cfg.checkpoint.checksums)
                 if tensorboard is not None:
                     for key in ("mean_reward", "moving_average", "baseline_accuracy", "acceptance_rate"):
                         tensorboard.add_scalar(key, getattr(record, key), step)
@@ -153,9 +155,11 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
                 if not sizes:
                     sizes = written
                     console.print("checkpoint " + ", ".join(f"{part} {format_bytes(b)}" for part, b in written.items())
-                                  + f" (total {format_bytes(sum(written.values()))}; only the latest is kept)")
+                                  + f" (total {format_bytes(sum(written.values()))}; the newest "
+                                    f"{cfg.checkpoint.keep} kept)")
                 progress.advance(outer)
 
+    run.set_status(cfg.outer_steps - 1, "done")
     pq = run.read("promotion_questions.jsonl")
     summary = Summary(run.path, cfg.outer_steps, promotion.stage, len(pq))
     console.print(f"done: {summary.steps} outer steps, {summary.promotions} promotions, {summary.promotion_questions} "
@@ -167,13 +171,17 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
 class StepBook:
     """Bookkeeping beside an outer step: phase timers and progress bars (none of it changes what the step does)."""
 
-    def __init__(self, progress: Any, drafts_task: Any, students_task: Any) -> None:
+    def __init__(self, progress: Any, drafts_task: Any, students_task: Any, run: RunDir | None = None,
+                 step: int = 0) -> None:
         self.progress, self.drafts_task, self.students_task = progress, drafts_task, students_task
+        self.run, self.step = run, step
         self.times: dict[str, float] = {}
         self.started = time.perf_counter()
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
+        if self.run is not None:
+            self.run.set_status(self.step, phase)
         clock = time.perf_counter()
         try:
             yield
