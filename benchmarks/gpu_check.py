@@ -372,6 +372,43 @@ def main() -> None:
         print(f"# {name}: {time.perf_counter() - started:.1f} s", flush=True)
         reset_peak(args.device)
         Path(args.json).write_text(json.dumps({"info": info, "rows": rows}, indent=1))
+    print_table(info, rows)
+    print(f"rows written to {args.json}", flush=True)
+
+
+def _what(row: dict[str, Any]) -> str:
+    if "engine" in row:
+        return f"generation {row['shape']} ({row['rows']} rows x {row['new_tokens']} tokens): {row['engine']}"
+    if "mode" in row:
+        return f"RLOO step {row['mode']} ({row.get('sequences', '?')} x {row.get('completion_tokens', '?')} tokens)"
+    if "step" in row:
+        return f"outer step {row['step']} ({row['students']} students): " + ", ".join(
+            f"{k} {v:.1f} s" for k, v in row["phase_seconds"].items())
+    return row.get("what", row["section"])
+
+
+def _result(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return f"error: {row['error'][:80]}"
+    if "tokens_per_s" in row:
+        peak = f", peak {row['peak_gib']:.1f} GiB" if row.get("peak_gib") is not None else ""
+        return f"{row['tokens_per_s']:,.0f} tok/s{peak}"
+    if "max_abs_delta" in row:
+        return f"max abs delta {row['max_abs_delta']:.3g}, mean {row['mean_abs_delta']:.3g}"
+    if "max_abs_delta_logprob" in row:
+        return (f"first differing token {row['tokens_before_first_difference']}, max abs delta log-prob before it "
+                f"{row['max_abs_delta_logprob']:.3g}")
+    if "step_seconds" in row:
+        return f"{row['step_seconds']:.1f} s"
+    return f"{row['seconds']:.1f} s" if "seconds" in row else ""
+
+
+def print_table(info: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """The whole check as one table (the JSON has every field)."""
+    print(f"\n{info['device']}, torch {info['torch']}, transformers {info['transformers']}, shape {info['shape']} "
+          f"({info['params'] / 1e9:.2f} B parameters)\n\n| what | result |\n|---|---|")
+    for row in rows:
+        print(f"| {_what(row)} | {_result(row)} |")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,24 @@ def resolve_config(preset: str | None, config: Path | None, extra: list[str], de
     return load_config(preset=preset, file=config, overrides=parse_overrides(extra))
 
 
+def files_and_overrides(files: list[str], extra: list[str]) -> tuple[list[Path], list[str]]:
+    """Split a variadic FILE argument from the ``--section.key VALUE`` overrides click handed it along with the
+    files (unknown options are kept as arguments, and a variadic argument takes them all; it is typed ``str``, as
+    a ``Path`` would fold the ``//`` of a URL value)."""
+    tokens, paths, overrides, index = list(files), [], [], 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.startswith("--"):
+            overrides.append(token)
+            if "=" not in token and index + 1 < len(tokens):
+                overrides.append(tokens[index + 1])
+                index += 1
+        else:
+            paths.append(Path(token))
+        index += 1
+    return paths, overrides + list(extra)
+
+
 def invocation(preset: str | None, config: Path | None, extra: list[str]) -> str:
     """The config words of this command line (``--preset NAME`` or ``--config FILE``, overrides), for hints that
     name another command to run with the same config."""
@@ -296,14 +314,11 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(2)
 
 
-if __name__ == "__main__":
-    main()
-
 
 @analyze_app.command("diversity", context_settings=OVERRIDES)
 def analyze_diversity(
     ctx: typer.Context,
-    files: list[Path] = typer.Argument(..., help="Question files (JSONL with a 'question' field per line: soar "
+    files: list[str] = typer.Argument(..., help="Question files (JSONL with a 'question' field per line: soar "
                                        "sample output, promotion_questions.jsonl, a run's questions/step_N.jsonl)."),
     kernel: str = typer.Option("ngram", "--kernel", help="ngram (word 1- and 2-grams, no model) or embedding "
                                "(mean-pooled hidden states of the config's model)."),
@@ -317,6 +332,7 @@ def analyze_diversity(
     from soar.analysis.diversity import diversity, ngram_matrix
     from soar.data.problems import load_problems
 
+    files, extra = files_and_overrides(files, ctx.args)
     if kernel not in ("ngram", "embedding"):
         raise ConfigError(f"--kernel must be ngram or embedding, got {kernel!r}")
     if size < 1 or iterations < 1:
@@ -334,7 +350,7 @@ def analyze_diversity(
         from soar.analysis.embed import embed
         from soar.engines.models import load_model
 
-        cfg = resolve_config(preset, config, ctx.args)
+        cfg = resolve_config(preset, config, extra)
         if cfg.compute.threads:
             torch.set_num_threads(cfg.compute.threads)
         model, tokenizer = load_model(cfg.model)
@@ -348,3 +364,55 @@ def analyze_diversity(
         name = str(file) if len(str(file)) <= 48 else "..." + str(file)[-45:]
         typer.echo(f"{name:<48} {len(questions):>9} {d['vendi']:>8.2f} {d['vendi_sd']:>7.2f} "
                    f"{d['pairwise_cosine_distance']:>18.3f}")
+
+
+@analyze_app.command("judge", context_settings=OVERRIDES)
+def analyze_judge(
+    ctx: typer.Context,
+    files: list[str] = typer.Argument(..., help="Question files (JSONL with 'question' and 'answer' per line: soar "
+                                       "sample output, promotion_questions.jsonl, a run's questions/step_N.jsonl)."),
+    cache: Path = typer.Option(Path("~/.cache/soar/judge.jsonl"), "--cache",
+                               help="Verdicts by judge model and prompt, appended as they arrive (resumable)."),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Appendix C.4's judge taxonomy (Table 7) of each file's QA pairs: judge.base_url, judge.model, the API key
+    from the environment variable judge.api_key_env."""
+    from rich.progress import Progress
+
+    from soar.analysis.judge import ROWS, ChatEndpoint, JudgeCache, LocalJudge, judge_all, taxonomy
+    from soar.data.problems import load_problems
+
+    files, extra = files_and_overrides(files, ctx.args)
+    cfg = resolve_config(preset, config, extra)
+    j = cfg.judge
+    if not j.base_url or not j.model:
+        raise ConfigError("soar analyze judge needs --judge.base_url (an OpenAI-compatible API, e.g. "
+                          "https://api.openai.com/v1, or local) and --judge.model")
+    sets = []
+    for file in files:
+        items = [(p.question, p.answer) for p in load_problems(str(file))]
+        if not items:
+            raise SoarError(f"{file}: no questions")
+        sets.append((file, items))
+    complete = (LocalJudge(j.model, j.max_tokens, cfg.model).complete if j.base_url == "local"
+                else ChatEndpoint(j.base_url, j.model, j.api_key_env, j.timeout_s, j.max_tokens).complete)
+    store = JudgeCache(cache.expanduser())
+    results = []
+    with Progress(transient=True) as progress:
+        for file, items in sets:
+            task = progress.add_task(f"judging {file.name}", total=len(items))
+            verdicts = judge_all(items, complete, j.model, store, j.concurrency, j.retries, j.backoff_s,
+                                 progress=lambda: progress.advance(task))
+            results.append((file, taxonomy(verdicts)))
+    typer.echo(f"judge: {j.model} ({j.base_url}); Appendix C.4 prompt; % of all samples; verdicts cached in {cache}")
+    names = [f.name if len(f.name) <= 24 else f.name[:21] + "..." for f, _ in results]
+    typer.echo(f"{'category':<22}" + "".join(f"{n:>26}" for n in names))
+    for label, key in ROWS:
+        typer.echo(f"{label:<22}" + "".join(f"{t['percent'][key]:>25.1f}%" for _, t in results))
+    typer.echo(f"{'Total Samples':<22}" + "".join(f"{t['total']:>26}" for _, t in results))
+    typer.echo(f"{'Unjudged':<22}" + "".join(f"{t['unjudged']:>26}" for _, t in results))
+
+
+if __name__ == "__main__":
+    main()

@@ -232,7 +232,8 @@ class DataConfig:
 
     source: str = "arithmetic"
     """A file (``.jsonl``, ``.json``, ``.csv``, ``.parquet``), ``hf:<name>`` for a Hugging
-    Face dataset, ``champ``, ``arithmetic`` or ``arithmetic-hard`` (bundled, offline).  ``soar filter``
+    Face dataset, ``olympiadbench:<file>`` (OlympiadBench's released format), ``champ``, ``arithmetic`` or
+    ``arithmetic-hard`` (bundled, offline).  ``soar filter``
     reads it as the pool; ``soar train`` / ``evaluate`` as the hard set (``soar filter``'s ``hard.jsonl``)."""
     hf_split: str = "test"
     """Split of a Hugging Face dataset (``hf:`` sources)."""
@@ -330,6 +331,31 @@ class CheckpointConfig:
 
 
 @dataclass
+class JudgeConfig:
+    """The LLM judge of ``soar analyze judge`` (Appendix C.4's taxonomy; ``soar.analysis.judge``)."""
+
+    base_url: str = ""
+    """An OpenAI-compatible API's base URL (``https://api.openai.com/v1``, a vLLM or proxy server's ``.../v1``), or
+    ``local`` for a Hugging Face model loaded by soar.  Empty: ``soar analyze judge`` asks for one."""
+    model: str = ""
+    """The judge model: the endpoint's model name, or with ``local`` a hub id, folder or GGUF file (the paper:
+    Claude-4.5-Sonnet)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (sent as a bearer token; the key itself is never
+    written anywhere).  Empty: no key sent."""
+    concurrency: int = 4
+    """Requests in flight at most."""
+    retries: int = 4
+    """Further attempts after a 429, 5xx, timeout, dropped connection or reply without a verdict."""
+    backoff_s: float = 2.0
+    """Wait before the first retry, doubled at each next one (a ``Retry-After`` header wins)."""
+    timeout_s: float = 120.0
+    """Seconds to wait for one reply."""
+    max_tokens: int = 2048
+    """Longest reply (the judge reasons before its verdict)."""
+
+
+@dataclass
 class SoarConfig:
     """Everything a SOAR run needs."""
 
@@ -353,6 +379,8 @@ class SoarConfig:
     """Seeds, threads and engines."""
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     """What a run keeps on disk."""
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    """The LLM judge of ``soar analyze judge``."""
     outer_steps: int = 200
     """T: outer (teacher) steps (Section 4.2)."""
     out_dir: str = "runs"
@@ -456,6 +484,13 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(c.checkpoint.teacher_every >= 0, "checkpoint.teacher_every", "at least 0", c.checkpoint.teacher_every)
     need(c.checkpoint.teacher_keep >= 0, "checkpoint.teacher_keep", "at least 0", c.checkpoint.teacher_keep)
     need(c.checkpoint.keep >= 1, "checkpoint.keep", "at least 1", c.checkpoint.keep)
+    need(c.judge.concurrency >= 1, "judge.concurrency", "at least 1", c.judge.concurrency)
+    need(c.judge.retries >= 0, "judge.retries", "at least 0", c.judge.retries)
+    need(c.judge.backoff_s >= 0, "judge.backoff_s", "at least 0", c.judge.backoff_s)
+    need(c.judge.timeout_s > 0, "judge.timeout_s", "positive", c.judge.timeout_s)
+    need(c.judge.max_tokens >= 1, "judge.max_tokens", "at least 1", c.judge.max_tokens)
+    need(not c.judge.base_url or c.judge.base_url == "local" or c.judge.base_url.startswith(("http://", "https://")),
+         "judge.base_url", "an http(s) URL or 'local'", c.judge.base_url)
     need(c.outer_steps >= 1, "outer_steps", "at least 1", c.outer_steps)
     from soar.data.prompts import parse_prompt_date
 

@@ -75,7 +75,7 @@ def test_config_show_doc_prints_every_key_with_its_doc():
 
 
 # -- 1. precision of the paper presets ----------------------------------------------------------------------------
-@pytest.mark.parametrize("preset", ["paper-math", "paper-harp"])
+@pytest.mark.parametrize("preset", ["paper-math", "paper-harp", "paper-olympiad"])
 def test_paper_presets_train_fp32_masters_under_bf16_compute(preset):
     c = load_config(preset)
     assert c.model.dtype == "float32" and c.model.compute_dtype == "bfloat16"

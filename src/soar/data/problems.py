@@ -46,7 +46,8 @@ def load_problems(
     hf_config: str | None = None,
     arithmetic: Mapping[str, Any] | None = None,
 ) -> list[Problem]:
-    """Problems from a file path, ``hf:<name>``, or a bundled name (``arithmetic``, ``arithmetic-hard``, ``champ``)."""
+    """Problems from a file path, ``hf:<name>``, ``olympiadbench:<file>`` (its released format,
+    ``soar.data.olympiad``), or a bundled name (``arithmetic``, ``arithmetic-hard``, ``champ``)."""
     if source == "arithmetic":
         from soar.data.arithmetic import generate_problems
 
@@ -61,6 +62,10 @@ def load_problems(
         return load_champ()
     if source.startswith("hf:"):
         return load_hf_dataset(source[3:], hf_split, fields, config=hf_config)
+    if source.startswith("olympiadbench:"):
+        from soar.data.olympiad import load_olympiadbench
+
+        return load_olympiadbench(source[len("olympiadbench:"):])[0]
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(

@@ -172,7 +172,8 @@ def warmup_steps(evaluation: Any, has_questions: bool) -> int:
 
 # Settings that change how an evaluation runs, not what it measures: a resumed evaluation may change them.
 EXECUTION_ONLY = ("evaluation.seeds", "compute.threads", "compute.generation_batch_size", "reward.verify_workers",
-                  "out_dir")
+                  "compute.cuda_graphs", "out_dir")
+EXECUTION_ONLY_SECTIONS = ("checkpoint", "judge")  # what a training run keeps, and soar analyze judge
 
 
 def _check_same_settings(out: Path, cfg: SoarConfig) -> None:
@@ -182,7 +183,7 @@ def _check_same_settings(out: Path, cfg: SoarConfig) -> None:
     if not (out / "config.yaml").exists():
         return
     changed = [key for key in changed_keys(to_dict(load_config(file=out / "config.yaml")), to_dict(cfg))
-               if key not in EXECUTION_ONLY]
+               if key not in EXECUTION_ONLY and key.split(".")[0] not in EXECUTION_ONLY_SECTIONS]
     if changed:
         raise SoarError(f"{out} holds an evaluation with other settings ({', '.join(changed)}); use another --out")
 
