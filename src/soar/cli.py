@@ -298,11 +298,13 @@ def evaluate(
 def report(
     dirs: list[Path] = typer.Argument(..., help="soar train run directories and soar evaluate folders."),
     out: Path = typer.Option(Path("report"), "--out", "-o", help="Folder for table.md, table.csv and the PNG plots."),
+    html: bool = typer.Option(False, "--html", help="Also report.html: everything in one self-contained page, with "
+                              "every step's questions and the promotion questions."),
 ) -> None:
     """Tables (method x pass@k, mean ± SD) and plots (teacher rewards, student pass@k, acceptance)."""
     from soar.loops.report import write_report
 
-    for path in write_report(dirs, out):
+    for path in write_report(dirs, out, html=html):
         typer.echo(str(path))
 
 
@@ -312,7 +314,6 @@ def main(argv: list[str] | None = None) -> Any:
     except SoarError as exc:
         typer.echo(f"soar: error: {exc}", err=True)
         sys.exit(2)
-
 
 
 @analyze_app.command("diversity", context_settings=OVERRIDES)

@@ -6,6 +6,9 @@ in-process through typer's runner (the same entry point as ``soar``).
 
 import dataclasses
 import json
+import shutil
+import subprocess
+from html import escape as html_escape
 
 import pytest
 from typer.testing import CliRunner
@@ -94,8 +97,10 @@ def test_the_pipeline_end_to_end(world):
 
     # report: tables and three readable plots
     out = root / "report"
-    result = runner.invoke(app, ["report", str(run), *map(str, folders), str(root / "eval" / "ps"), "--out", str(out)])
+    result = runner.invoke(app, ["report", str(run), *map(str, folders), str(root / "eval" / "ps"), "--out", str(out),
+                                 "--html"])
     assert result.exit_code == 0, result.output
+    _check_html_report(out / "report.html", run)
     table = (out / "table.md").read_text()
     assert "| PS | 1×2 |" in table and "| pq (curriculum) | 1×1 |" in table and "pass@4" in table
     assert "delta over Hard-Only" not in table  # the methods here are named "hard-only (mixing)", not Hard-Only
@@ -107,6 +112,33 @@ def test_the_pipeline_end_to_end(world):
         pixels = mpimg.imread(out / name)
         assert pixels.shape[0] >= 300 and pixels.shape[1] >= 600, (name, pixels.shape)
         assert pixels[..., :3].std() > 0.05, f"{name} looks blank"  # not a flat image
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _check_html_report(page, run):
+    """report.html renders in headless Chromium with no network: not blank, and its DOM holds the results table,
+    a question of the run (escaped text, not markup) and the promotion questions."""
+    import matplotlib.image as mpimg
+
+    html = page.read_text()
+    assert "http://" not in html and "https://" not in html and "<script" not in html  # self-contained, no script
+    question = json.loads((run / "questions" / "step_0000.jsonl").read_text().splitlines()[0])["question"]
+    if not CHROMIUM:
+        pytest.skip("no chromium here (.ci/run installs Debian's): the page was written but not rendered")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={page.parent / 'chromium-profile'}"]
+    shot = page.parent / "report.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[:2] == (1600, 1200) and pixels[..., :3].std() > 0.05, "the rendered page looks blank"
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert "Test pass@k, early stopped" in dom and "<td>PS</td>" in dom and "pass@4" in dom
+    assert html_escape(question) in dom and "Promotion questions (" in dom and "data:image/png;base64," in dom
 
 
 def test_evaluate_keeps_finished_seeds(world):

@@ -167,3 +167,22 @@ def test_soar_analyze_judge_prints_the_table(server, tmp_path, monkeypatch):
     assert lines["Total Samples"] == "4" and KEY not in result.output
     missing = CliRunner().invoke(app, ["analyze", "judge", str(questions)])
     assert missing.exit_code != 0 and "--judge.base_url" in str(missing.exception)  # main() prints it in one line
+
+
+def test_a_local_model_can_judge(tmp_path):
+    """judge.base_url local: a model loaded by soar answers the same prompt (a random tiny one writes no verdict,
+    so every question is unjudged, asked 1 + retries times, and nothing is cached)."""
+    from soar.analysis.judge import LocalJudge
+    from soar.config import ModelConfig
+    from soar.engines.tiny import default_tokenizer, tiny_model
+
+    tokenizer = default_tokenizer()
+    tiny_model(tokenizer).save_pretrained(tmp_path / "judge")
+    tokenizer.save_pretrained(tmp_path / "judge")
+    judge = LocalJudge(str(tmp_path / "judge"), 16, ModelConfig(device="cpu", cache_dir=str(tmp_path / "cache")))
+    replies = []
+    complete = lambda prompt: replies.append(judge.complete(prompt)) or replies[-1]  # noqa: E731
+    cache = JudgeCache(tmp_path / "verdicts.jsonl")
+    verdicts = judge_all(ITEMS[:2], complete, "local-tiny", cache, concurrency=2, retries=1, backoff_s=0.0)
+    assert verdicts == [None, None] and len(replies) == 4 and all(isinstance(r, str) for r in replies)
+    assert taxonomy(verdicts)["unjudged"] == 2 and not (tmp_path / "verdicts.jsonl").exists()

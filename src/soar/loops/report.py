@@ -13,7 +13,10 @@ Writes into the output folder:
   its moving average, the promotion threshold tau and the promotions (Figure 16);
 * ``student_pass_at_k.png``: per method, test pass@k against student training
   steps, mean over seeds with a ± SD band, one panel per k (Figure 9);
-* ``acceptance.png``: per run, the teacher's acceptance rate over outer steps.
+* ``acceptance.png``: per run, the teacher's acceptance rate over outer steps;
+* with ``--html``: ``run_curves.png`` (per-step question diversity and baseline
+  accuracy) and ``report.html``, all of the above in one self-contained page
+  with every step's questions (:mod:`soar.loops.report_html`).
 
 A directory is a run when it holds ``metrics.jsonl`` and ``config.yaml``, an
 evaluation when it holds ``source.json``; anything else is an error naming it.
@@ -45,12 +48,13 @@ def classify(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     return runs, evals
 
 
-def write_report(paths: list[str | Path], out: str | Path) -> list[Path]:
-    """Write the tables and plots for ``paths`` into ``out``; returns the files written."""
+def write_report(paths: list[str | Path], out: str | Path, html: bool = False) -> list[Path]:
+    """Write the tables and plots for ``paths`` into ``out`` (``html``: also ``run_curves.png`` and the
+    self-contained ``report.html``, :mod:`soar.loops.report_html`); returns the files written."""
     runs, evals = classify([Path(p) for p in paths])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, rows, metrics = [], [], []
     names = {d: _read_json(d / "source.json")["method"] for d in evals}
     methods: dict[str, list[Path]] = {}
     for d in evals:
@@ -66,11 +70,40 @@ def write_report(paths: list[str | Path], out: str | Path) -> list[Path]:
         metrics = [(d, _metrics(d)) for d in runs]
         written.append(_teacher_rewards(metrics, out / "teacher_rewards.png"))
         written.append(_acceptance(metrics, out / "acceptance.png"))
+        if html:
+            written.append(_run_curves(metrics, out / "run_curves.png"))
     if evals:
         written.append(_student_curves(names, out / "student_pass_at_k.png"))
     if not written:
         raise SoarError("nothing to report: no finished evaluation (summary.json) and no run")
+    if html:
+        from soar.loops.report_html import write_html
+
+        written.append(write_html(out / "report.html", metrics, rows, [p for p in written if p.suffix == ".png"]))
     return written
+
+
+def _run_curves(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
+    """Per run: the n-gram Vendi Score of each step's questions and the baseline's Q_R accuracy."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+    for i, (run, records) in enumerate(runs):
+        color = f"C{i}"
+        points = [(r.step, r.question_diversity) for r in records if r.question_diversity is not None]
+        if points:
+            left.plot(*zip(*points), "o-", ms=3, color=color, label=run.name)
+        right.plot([r.step for r in records], [r.baseline_accuracy for r in records], "o-", ms=3, color=color,
+                   label=run.name)
+    left.set_title("question diversity (n-gram Vendi Score of the step's questions)", fontsize=9)
+    right.set_title("baseline student's accuracy on Q_R", fontsize=9)
+    for ax in (left, right):
+        _outer_steps_axis(ax)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _read_json(path: Path) -> Any:
