@@ -248,17 +248,7 @@ def _decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int
     length = width
     for step in range(max_new_tokens):
         tokens, logprobs = sample_next(logits, temperature, top_p, greedy, rng)
-        keep = []
-        for row, (token, logprob) in enumerate(zip(tokens.tolist(), logprobs.tolist())):
-            result = results[alive[row]]
-            if result.stopped:  # finished earlier, still in the batch until the next compaction
-                continue
-            result.token_ids.append(token)
-            result.logprobs.append(logprob)
-            if token in eos_ids or (stop and _hits_stop(tokenizer, result.token_ids[-tail:], stop)):
-                result.stopped = True
-            else:
-                keep.append(row)
+        keep = record_step(results, alive, tokens.tolist(), logprobs.tolist(), eos_ids, stop, tokenizer, tail)
         if not keep or step == max_new_tokens - 1:
             break
         if len(keep) <= len(alive) // 2:  # drop finished rows
@@ -275,6 +265,25 @@ def _decode(model: Any, tokenizer: Any, prompts: list[list[int]], rows: list[int
                     **{kw: cache}, use_cache=True)
         logits = out.logits[:, -1]
     return results
+
+
+def record_step(results: list[Decoded], alive: list[int], tokens: list[int], logprobs: list[float], eos_ids: set[int],
+                stop: tuple[str, ...], tokenizer: Any, tail: int) -> list[int]:
+    """Append one step's token and log-prob to the result of each batch row (``alive[row]``: its result), mark the
+    rows that end (EOS or a stop string); returns the rows still going.  A row that finished earlier and is still
+    in the batch (until the next compaction) is skipped."""
+    keep = []
+    for row, (token, logprob) in enumerate(zip(tokens, logprobs)):
+        result = results[alive[row]]
+        if result.stopped:
+            continue
+        result.token_ids.append(token)
+        result.logprobs.append(logprob)
+        if token in eos_ids or (stop and _hits_stop(tokenizer, result.token_ids[-tail:], stop)):
+            result.stopped = True
+        else:
+            keep.append(row)
+    return keep
 
 
 def _hits_stop(tokenizer: Any, tail_ids: list[int], stop: tuple[str, ...]) -> bool:

@@ -161,7 +161,7 @@ def decode_static(model: Any, tokenizer: Any, prompts: list[list[int]], rows: li
                   pad_id: int, rng: torch.Generator | None, graphs: bool = True) -> list[Any]:
     """:func:`soar.engines.decoding.decode` for a plain model (:func:`supports`), the step replayed as a CUDA graph
     (``graphs=False``: the same static step run eagerly, e.g. on CPU, for tests)."""
-    from soar.engines.decoding import BufferCache, Decoded, _hits_stop, prefill, sample_next
+    from soar.engines.decoding import BufferCache, Decoded, prefill, record_step, sample_next
 
     device = next(model.parameters()).device
     capacity = max(len(p) for p in prompts) + max_new_tokens
@@ -207,17 +207,8 @@ def decode_static(model: Any, tokenizer: Any, prompts: list[list[int]], rows: li
             logits = step.logits
         if copied is not None:
             copied.synchronize()
-        keep = []
-        for row, (token, logprob) in enumerate(zip(host_tokens[:n].tolist(), host_logprobs[:n].tolist())):
-            result = results[alive[row]]
-            if result.stopped:
-                continue
-            result.token_ids.append(token)
-            result.logprobs.append(logprob)
-            if token in eos_ids or (stop and _hits_stop(tokenizer, result.token_ids[-tail:], stop)):
-                result.stopped = True
-            else:
-                keep.append(row)
+        keep = record_step(results, alive, host_tokens[:n].tolist(), host_logprobs[:n].tolist(), eos_ids, stop,
+                           tokenizer, tail)
         if not keep or last:
             break
         if len(keep) <= n // 2:  # live rows to the front; the step already run for the others is discarded

@@ -100,10 +100,7 @@ def _run_curves(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
         _outer_steps_axis(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _read_json(path: Path) -> Any:
@@ -247,9 +244,13 @@ def _teacher_rewards(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> P
         ax.set_ylabel("R (accuracy gain)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
@@ -276,10 +277,7 @@ def _acceptance(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
     ax.set_title("teacher acceptance rate (drafts passing the B.2 parser)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _student_curves(names: dict[Path, str], path: Path) -> Path:
@@ -318,7 +316,4 @@ def _student_curves(names: dict[Path, str], path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("pass@k (mean ± SD over seeds)")
     axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
