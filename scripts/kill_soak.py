@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # this checkout's soar, as its child processes get it
 MOMENTS = ["checkpoint", "promotion", "teacher_update", "random", "random"]
 
 
