@@ -292,6 +292,9 @@ def section_outer(args: Any, out: list[dict[str, Any]]) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.helpers
     from tests.helpers.formatted import formatted_tiny_model_dir
 
+    if not (Path(args.tokenizer) / "tokenizer_config.json").exists():
+        raise FileNotFoundError(f"no tokenizer at {args.tokenizer}: make build/gpu-bundle with scripts/gpu_bundle.sh "
+                                f"where PyPI is reachable and carry it along, or pass --tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
