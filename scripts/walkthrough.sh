@@ -34,7 +34,8 @@ if [ -s "$W/run/promotion_questions.jsonl" ]; then
     soar evaluate --config "$W/tiny.yaml" --out "$W/eval/ps" --promoted-student "$W/run"
 fi
 
-# 5. Tables and plots.
+# 5. Tables, plots and the one-page HTML report; how diverse each teacher's questions are.
 stamp "report"
-soar report "$W/run" "$W"/eval/* --out "$W/report"
-stamp "done: $W/report/table.md"
+soar report "$W/run" "$W"/eval/* --out "$W/report" --html
+soar analyze diversity "$W/base_t.jsonl" "$W/grounded_t.jsonl"
+stamp "done: $W/report/table.md, $W/report/report.html"
