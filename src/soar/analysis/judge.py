@@ -137,21 +137,19 @@ def prompt_for(question: str, answer: str) -> str:
 
 def parse_verdict(text: str) -> Verdict:
     """The verdict in a judge's reply: the last ```json block, else the last JSON object, with the four fields."""
-    blocks = re.findall(r"```json\s*(.*?)```", text, flags=re.DOTALL)
-    candidates = [b.strip() for b in reversed(blocks)]
     decoder = json.JSONDecoder()
-    starts = [m.start() for m in re.finditer(r"\{", text)]
-    for start in reversed(starts):
+    values = []
+    for block in reversed(re.findall(r"```json\s*(.*?)```", text, flags=re.DOTALL)):
         try:
-            value, _ = decoder.raw_decode(text[start:])
+            values.append(json.loads(block))
         except json.JSONDecodeError:
             continue
-        candidates.append(json.dumps(value))
-    for candidate in candidates:
+    for start in reversed([m.start() for m in re.finditer(r"\{", text)]):
         try:
-            value = json.loads(candidate)
+            values.append(decoder.raw_decode(text[start:])[0])
         except json.JSONDecodeError:
             continue
+    for value in values:
         if isinstance(value, dict) and {"is_correct", "is_well_posed", "error_type"} <= value.keys():
             well, correct, error = value["is_well_posed"], value["is_correct"], value["error_type"]
             if isinstance(well, bool) and isinstance(correct, bool) and error in ERROR_TYPES:

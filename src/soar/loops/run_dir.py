@@ -79,6 +79,7 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.promoted = self.path / "promoted"
         self.teachers = self.path / "teachers"
+        self._checked: tuple[str, Path] | None = None  # (latest's text, the checkpoint it resolved to): checked once
 
     def create(self, config_yaml: str) -> None:
         if (self.checkpoints / "latest").exists() or (self.path / "metrics.jsonl").exists():
@@ -214,6 +215,7 @@ class RunDir:
         self.require_space(payload_bytes(tensors), f"the checkpoint of step {step}")  # the old ones stay until then
         _save_folder(final, tensors, state, info_name="state.json", hint=self.resume_hint, manifest=checksums)
         write_atomic(self.checkpoints / "latest", name)
+        self._checked = None
         self._prune(below=step + 1, keep=keep)
         return {p.stem: p.stat().st_size for p in sorted(final.glob("*.pt"))}
 
@@ -223,7 +225,7 @@ class RunDir:
         dropped; should ``latest`` still name one, resuming passes over it as missing)."""
         if not self.checkpoints.is_dir():
             return
-        kept = {f.name for f in [f for f in self._checkpoint_folders() if int(f.name[5:]) < below][:max(1, keep)]}
+        kept = {f.name for f in [f for f in self._checkpoint_folders() if _step_of(f) < below][:max(1, keep)]}
         for entry in self.checkpoints.iterdir():
             if entry.name not in kept and entry.name != "latest":
                 shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink()
@@ -232,9 +234,9 @@ class RunDir:
         """Complete-looking checkpoint folders (``step_NNNN`` with a ``state.json``), newest step first."""
         if not self.checkpoints.is_dir():
             return []
-        folders = [f for f in self.checkpoints.glob("step_*") if f.is_dir() and f.name[5:].isdigit()
+        folders = [f for f in self.checkpoints.glob("step_*") if f.is_dir() and _step_of(f) is not None
                    and (f / "state.json").exists()]
-        return sorted(folders, key=lambda f: int(f.name[5:]), reverse=True)
+        return sorted(folders, key=_step_of, reverse=True)
 
     def latest_checkpoint(self, warn: Any = None) -> Path | None:
         """The checkpoint to continue from: the one ``latest`` names if it checks out
@@ -243,15 +245,19 @@ class RunDir:
         pointer = self.checkpoints / "latest"
         if not pointer.exists():
             return None
-        named = self.checkpoints / pointer.read_text(encoding="utf-8").strip()
-        if not named.name.startswith("step_") or not named.name[5:].isdigit():
+        text = pointer.read_text(encoding="utf-8").strip()
+        if self._checked is not None and self._checked[0] == text:  # a reader asks again: no second CRC pass
+            return self._checked[1]
+        named = self.checkpoints / text
+        limit = _step_of(named)  # a newer folder that latest does not name was never committed
+        if limit is None:
             raise SoarError(f"{pointer} names {named.name!r}, which is not a checkpoint folder")
-        limit = int(named.name[5:])  # a newer folder that latest does not name was never committed
-        candidates = [named] + [f for f in self._checkpoint_folders() if int(f.name[5:]) < limit]
+        candidates = [named] + [f for f in self._checkpoint_folders() if _step_of(f) < limit]
         problems = []
         for index, folder in enumerate(candidates):
             problem = checkpoint_problem(folder)
             if problem is None:
+                self._checked = (text, folder)
                 return folder
             problems.append(problem)
             if warn is not None:
@@ -308,6 +314,12 @@ def load_part(folder: Path, name: str) -> Any:
     except Exception as exc:  # a truncated zip, a bad record, an unpickling error: all mean a damaged file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SoarError(f"{path} is damaged and cannot be read ({reason[:160]})") from None
+
+
+def _step_of(folder: Path) -> int | None:
+    """The outer step a ``step_NNNN`` checkpoint folder holds; None for any other name."""
+    digits = folder.name.removeprefix("step_")
+    return int(digits) if folder.name.startswith("step_") and digits.isdigit() else None
 
 
 def checkpoint_problem(folder: Path) -> str | None:
