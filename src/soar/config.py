@@ -133,6 +133,11 @@ class TeacherConfig(PolicyConfig):
     (``benchmarks/teacher_answers.py``)."""
     solver_max_new_tokens: int = 32
     """Token budget of a solver reply (``answers: solver``)."""
+    question_prefix: str = ""
+    """Text forced at the start of every question (``sampling: structured`` only; empty: none, as in the paper).
+    A CPU-testbed deviation: ``"What is"`` keeps a 135M teacher on one-line computations, and what follows it
+    (operands, operation, size) is still the teacher's to choose and to learn.  Forced text is masked out of the
+    gradient like the template.  It may not end in whitespace: the model's own next token carries the space."""
 
 
 @dataclass
@@ -421,6 +426,11 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(c.teacher.answers == "own" or c.teacher.sampling == "structured", "teacher.answers",
          "own unless teacher.sampling is structured (solver answers follow a forced question span)",
          c.teacher.answers)
+    need(not c.teacher.question_prefix or c.teacher.sampling == "structured", "teacher.question_prefix",
+         "empty unless teacher.sampling is structured (the prefix is forced into the question span)",
+         c.teacher.question_prefix)
+    need(c.teacher.question_prefix == c.teacher.question_prefix.rstrip(), "teacher.question_prefix",
+         "without trailing whitespace (the model's next token carries its own space)", c.teacher.question_prefix)
     need(c.teacher.solver_max_new_tokens >= 1, "teacher.solver_max_new_tokens", "at least 1",
          c.teacher.solver_max_new_tokens)
     from soar.algo.parsing import parse_teacher_outputs

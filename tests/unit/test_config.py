@@ -72,6 +72,7 @@ def test_dotted_overrides_are_typed():
         ("teacher.answers", "oracle", "teacher.answers must be one of"),
         ("compute.batched_rows", "-1", "compute.batched_rows must be at least 0"),
         ("teacher.solver_max_new_tokens", "0", "teacher.solver_max_new_tokens must be at least 1"),
+        ("teacher.question_prefix", "What is ", "teacher.question_prefix must be without trailing whitespace"),
     ],
 )
 def test_bad_overrides_name_the_key(key, value, message):
@@ -132,3 +133,5 @@ def test_solver_answers_need_structured_sampling():
     assert load_config("tiny", overrides={"teacher.answers": "solver"}).teacher.answers == "solver"  # structured
     with pytest.raises(ConfigError, match="teacher.answers must be own unless teacher.sampling is structured"):
         load_config("paper-math", overrides={"teacher.answers": "solver"})
+    with pytest.raises(ConfigError, match="teacher.question_prefix must be empty unless teacher.sampling is structured"):
+        load_config("paper-math", overrides={"teacher.question_prefix": "What is"})

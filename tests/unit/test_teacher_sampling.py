@@ -118,3 +118,17 @@ def test_solver_answers_are_the_greedy_student_replies_forced_and_masked(verifie
     assert tokenizer.decode(rollout.completion_ids) == "<question>What is 6 + 7?</question><answer>\\boxed{13}</answer>"
     sampled = [t for t, m in zip(rollout.completion_ids, rollout.completion_mask) if m]
     assert tokenizer.decode(sampled) == "What is 6 + 7?"  # only the question is the teacher's to learn
+
+
+def test_a_question_prefix_is_forced_masked_and_part_of_the_question(verifier):
+    """``teacher.question_prefix`` (CPU testbed): the question starts with the forced text, which the solver sees
+    and the policy gradient does not."""
+    tokenizer = default_tokenizer()
+    cfg = TeacherConfig(sampling="structured", answers="solver", question_prefix="What is", max_new_tokens=64,
+                        max_attempts_factor=1, answer_format="number")
+    solver = ScriptedSolver(tokenizer, [" 6 + 7?"], {"What is 6 + 7?": "The final answer is 13."})
+    (rollout,) = sample_teacher(solver, tokenizer, cfg, 1, seed=0, parseable=verifier.parseable_many).rollouts
+    assert (rollout.pair.question, rollout.pair.answer) == ("What is 6 + 7?", "13")
+    assert tokenizer.decode(rollout.completion_ids) == "<question>What is 6 + 7?</question><answer>\\boxed{13}</answer>"
+    sampled = [t for t, m in zip(rollout.completion_ids, rollout.completion_mask) if m]
+    assert tokenizer.decode(sampled) == " 6 + 7?"

@@ -19,7 +19,9 @@ Sampling modes (``teacher.sampling``):
   answers are rejected and resampled, as in ``rejection``).  With
   ``teacher.answers: solver`` (CPU testbed) the answer is not sampled: the
   same weights answer the question greedily under the student prompt, and the
-  reply's answer is forced into the box (masked, like the template).
+  reply's answer is forced into the box (masked, like the template).  With
+  ``teacher.question_prefix`` (CPU testbed) the question span starts with that
+  forced text, e.g. ``What is``.
 * ``multiturn`` (D.3): a question turn, then an answer turn; the log-prob is
   the sum of both (one sequence, the second user turn masked).  The paper does
   not print its two prompts; ours are :data:`MULTITURN_QUESTION` and
@@ -151,7 +153,7 @@ def _draw(generator: Generator, tokenizer: Any, cfg: TeacherConfig, prompt: str,
     if cfg.sampling == "rejection":
         _sample(generator, tokenizer, cfg, prompt_ids, drafts, (), seed)
     elif cfg.sampling == "structured":
-        _force(tokenizer, drafts, "<question>")
+        _force(tokenizer, drafts, "<question>" + cfg.question_prefix)
         _sample(generator, tokenizer, cfg, prompt_ids, drafts, QUESTION_ENDS, seed, eos_ends=True, eos_closes=True)
         for d in drafts:  # a question the model ended with "?" or an EOS gets its closing tag forced
             _force(tokenizer, [d], "" if d.text.endswith(("</question>", "<question>")) else "</question>")
