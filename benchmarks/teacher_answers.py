@@ -1,6 +1,10 @@
 """Can the teacher answer what it writes?  Right-answer share of the teacher's answer span, by template.
 
     python benchmarks/teacher_answers.py [--preset laptop] [--count 24] [--tiers add1,mul1x1,add2x1,add2,mul1x2]
+    python benchmarks/teacher_answers.py --tiers add1,mul1x1,add2x1 --count 8 --seed 7 --write FILE
+
+``--write FILE`` only writes those questions with their answers as a problem
+file and exits: easier problems of the domain for ``soar probe --stepping``.
 
 In an arithmetic domain a dataset with wrong answers gives a student nothing
 to learn (its samples almost never match the wrong answer, so RLOO has no
@@ -60,11 +64,24 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=24, help="questions per tier")
     parser.add_argument("--tiers", default=",".join(TIERS))
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--write", metavar="FILE", help="write the questions as a problem file (JSONL) and exit")
     args = parser.parse_args()
     tiers = args.tiers.split(",")
     unknown = [t for t in tiers if t not in TIERS]
     if unknown:
         parser.error(f"--tiers: unknown tier {unknown[0]!r}; tiers: {', '.join(TIERS)}")
+    if args.write:
+        from pathlib import Path
+
+        from soar.data.problems import write_jsonl
+        from soar.types import Problem
+
+        rng = random.Random(args.seed)
+        problems = [Problem(q, str(a), f"{tier}-{i:04d}", {"tier": tier})
+                    for tier in tiers for i, (q, a) in enumerate(TIERS[tier](rng) for _ in range(args.count))]
+        write_jsonl(Path(args.write), problems)
+        print(f"{len(problems)} problems ({', '.join(tiers)}) in {args.write}")
+        return
 
     import torch
 
