@@ -236,13 +236,12 @@ class JudgeCache:
                     continue
 
     def put(self, key: str, verdict: Verdict) -> None:
+        from soar.loops.run_dir import append_jsonl
+
         with self.lock:
             self.verdicts[key] = verdict
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"key": key, "verdict": asdict(verdict)}) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            append_jsonl(self.path, [{"key": key, "verdict": asdict(verdict)}])
 
 
 def cache_key(model: str, prompt: str) -> str:

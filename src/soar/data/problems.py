@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from soar.data.olympiad import PREFIX as OLYMPIAD_PREFIX
 from soar.errors import DataError
 from soar.math.extract import last_boxed
 from soar.types import Problem
@@ -62,10 +63,10 @@ def load_problems(
         return load_champ()
     if source.startswith("hf:"):
         return load_hf_dataset(source[3:], hf_split, fields, config=hf_config)
-    if source.startswith("olympiadbench:"):
+    if source.startswith(OLYMPIAD_PREFIX):
         from soar.data.olympiad import load_olympiadbench
 
-        return load_olympiadbench(source[len("olympiadbench:"):])[0]
+        return load_olympiadbench(source.removeprefix(OLYMPIAD_PREFIX))[0]
     path = Path(source).expanduser()
     if not path.exists():
         raise DataError(

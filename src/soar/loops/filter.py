@@ -30,7 +30,6 @@ exit after its first success), so the stats give the true success counts.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from soar.data.load import load_pool
 from soar.data.problems import write_jsonl
 from soar.data.splits import content_key, split_problems
 from soar.errors import ConfigError, SoarError
+from soar.loops.run_dir import append_jsonl
 from soar.types import Problem
 
 
@@ -123,7 +123,7 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
                            for i, (p, c) in enumerate(zip(problems, scored.correct))]
                 if not done:
                     _rewrite(out / "results.jsonl", settings, [])
-                _append(out / "results.jsonl", records)
+                append_jsonl(out / "results.jsonl", records)
                 done.extend(records)
                 sampled += len(problems)
                 seconds = time.perf_counter() - started
@@ -178,13 +178,6 @@ def _rewrite(path: Path, settings: dict[str, Any], records: list[dict[str, Any]]
     tmp = path.with_suffix(".jsonl.tmp")
     tmp.write_text(json.dumps({"settings": settings}) + "\n" + _lines(records), encoding="utf-8")
     tmp.replace(path)
-
-
-def _append(path: Path, records: list[dict[str, Any]]) -> None:
-    with path.open("a", encoding="utf-8") as f:
-        f.write(_lines(records))
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _write_outputs(cfg: SoarConfig, out: Path, pool: list[Problem], done: list[dict[str, Any]],

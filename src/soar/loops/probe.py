@@ -166,7 +166,7 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
     from soar.distributed.pool import build_pool, pool_description
     from soar.engines.generation import build_generator
     from soar.engines.models import compute_dtype, load_model
-    from soar.loops.run_dir import write_atomic
+    from soar.loops.run_dir import append_jsonl, write_atomic
     from soar.loops.teacher import sample_teacher
     from soar.math.verify import Verifier
 
@@ -259,8 +259,7 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
                         record = {"job_id": result.job_id, "accuracy": result.accuracy,
                                   "reward": result.accuracy - baseline.accuracy, "train_rewards": result.train_rewards,
                                   "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds}
-                        with results_file.open("a", encoding="utf-8") as f:
-                            f.write(json.dumps(record) + "\n")
+                        append_jsonl(results_file, [record])
                         done[result.job_id] = record
                         progress.console.print(f"  {result.job_id:<16} accuracy {result.accuracy:.3f}  R "
                                                f"{record['reward']:+.3f}")

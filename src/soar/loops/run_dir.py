@@ -115,11 +115,7 @@ class RunDir:
         """Append JSON lines (a line torn by a full disk or a kill is skipped on resume, as the step's checkpoint
         was not written: the step runs again)."""
         try:
-            with open(self.path / name, "a", encoding="utf-8") as f:
-                for record in records:
-                    f.write(json.dumps(record) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            append_jsonl(self.path / name, records)
         except OSError as exc:
             raise _write_failed(self.path / name, exc, self.resume_hint) from None
 
@@ -412,6 +408,15 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    """The one way records are added to a JSONL file: one line each, flushed and fsynced before returning (a kill
+    can tear only the last line, which readers skip)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_atomic(path: Path, text: str) -> None:
