@@ -138,3 +138,29 @@ def test_numeric_answers_refuse_an_expression_that_evaluates_to_the_gold_number(
     # answers that are numbers in another form still match; non-numeric golds are judged as before
     assert verifier.math_rewards(["\\boxed{0.5}", "\\boxed{\\frac{1}{2}}", "\\boxed{x+1}"], ["\\frac{1}{2}", "0.5", "1+x"],
                                  numeric=True) == [120.0, 120.0, 120.0]
+
+
+def test_integer_fast_path_agrees_with_math_verify():
+    """The in-process integer comparison gives Math-Verify's verdict (``op_reward``, what the pool runs) on plain
+    integers: equal, different, negative, leading zeros, one containing the other, both reward kinds."""
+    import random
+
+    from soar.math.verify import integer_reward, op_reward
+
+    rng = random.Random(0)
+    pairs = [("7", "007"), ("-5", "5"), ("12", "123"), ("0", "-0"), ("10", "10"), ("3", " 3 ")]
+    for _ in range(400):
+        gold = str(rng.choice([rng.randint(0, 200), rng.randint(-50, 50)]))
+        boxed = rng.choice([gold, str(int(gold) + rng.randint(-3, 3)), gold + str(rng.randint(0, 9)), "0" + gold.lstrip("-")])
+        pairs.append((gold, boxed))
+    checked = 0
+    for gold, boxed in pairs:
+        completion = f"so the answer is \\boxed{{{boxed}}}"
+        for kind in ("paper", "binary"):
+            fast = integer_reward(completion, gold, kind)
+            assert fast is not None, (gold, boxed)
+            assert fast == op_reward(completion, gold, True, kind), (gold, boxed, kind)
+            checked += 1
+    assert checked == 2 * len(pairs)
+    assert integer_reward("\\boxed{1/2}", "0.5", "paper") is None  # anything else goes to the pool
+    assert integer_reward("no box", "5", "paper") is None

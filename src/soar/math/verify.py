@@ -23,6 +23,14 @@ Choices where the paper is silent:
   calls it equal to ``14931``, so on computation problems restating the
   question is otherwise a correct answer.  A boxed expression then scores as a
   wrong boxed answer (20 or 10).
+- Plain integers on both sides (the gold answer and the reply's last box, each
+  ``-?digits`` after stripping spaces) are compared as integers in this process,
+  without a round trip to the pool: Math-Verify parses both to SymPy
+  ``Integer`` and calls them equal exactly when their values are (a test
+  checks the verdicts against the pool's on thousands of pairs).  Small models
+  on computation problems answer this way almost always, and the pool's
+  ~1,000 answers/s would otherwise bound the designed world's inner loop
+  (``soar.world``).
 - Verification runs in a :class:`~soar.math.pool.KillablePool` of worker
   processes with a hard per-call timeout; a timeout, crash or checker error
   counts as "no match" (reward 0 for that completion).
@@ -36,6 +44,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import threading
 from collections.abc import Sequence
 from typing import Literal
@@ -117,6 +126,25 @@ def _matches(gold: list, predicted: list, numeric: bool) -> bool:
     return _verify(gold, predicted)
 
 
+_INTEGER = re.compile(r"^-?\d+$")
+
+
+def integer_reward(completion: str, gold: str, kind: str) -> float | None:
+    """The B.3 reward when the gold answer and the completion's last box are both plain integers (what Math-Verify
+    would give, without it), else ``None``."""
+    gold = gold.strip()
+    if not _INTEGER.match(gold):
+        return None
+    boxed = last_boxed(completion)
+    if boxed is None or not _INTEGER.match(boxed.strip()):
+        return None
+    if int(boxed.strip()) == int(gold):
+        return 1.0 if kind == "binary" else PAPER_CORRECT
+    if kind == "binary":
+        return 0.0
+    return PAPER_CONTAINS_GOLD if gold in _squash(boxed) else PAPER_WRONG
+
+
 def op_reward(completion: str, gold: str, require_boxed: bool, kind: str, numeric: bool = False) -> float:
     """The B.3 reward of one completion (in-process); see the module docstring."""
     correct_value = 1.0 if kind == "binary" else PAPER_CORRECT
@@ -150,8 +178,9 @@ class Verifier:
         return [bool(r) for r in results]
 
     def parseable_many(self, answers: Sequence[str]) -> list[bool]:
-        results = self.pool.map("parseable", [(str(a),) for a in answers])
-        return [bool(r) for r in results]
+        plain = [bool(_INTEGER.match(str(a).strip())) for a in answers]  # an integer always parses
+        results = iter(self.pool.map("parseable", [(str(a),) for a, p in zip(answers, plain) if not p]))
+        return [True if p else bool(next(results)) for p in plain]
 
     def math_rewards(
         self,
@@ -167,8 +196,11 @@ class Verifier:
             raise ValueError(f"{len(completions)} completions but {len(golds)} gold answers")
         if kind not in ("paper", "binary"):
             raise ValueError(f"unknown reward kind {kind!r}: expected 'paper' or 'binary'")
-        args = [(str(c), str(g), bool(require_boxed), kind, bool(numeric)) for c, g in zip(completions, golds)]
-        return [0.0 if r is None else float(r) for r in self.pool.map("reward", args)]
+        fast = [integer_reward(str(c), str(g), kind) for c, g in zip(completions, golds)]
+        args = [(str(c), str(g), bool(require_boxed), kind, bool(numeric))
+                for c, g, f in zip(completions, golds, fast) if f is None]
+        pooled = iter(self.pool.map("reward", args) if args else [])
+        return [f if f is not None else float(next(pooled) or 0.0) for f in fast]
 
     def close(self) -> None:
         self.pool.close()
