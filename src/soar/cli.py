@@ -82,6 +82,16 @@ def files_and_overrides(files: list[str], extra: list[str]) -> tuple[list[Path],
     return paths, overrides + list(extra)
 
 
+def prepare_world(cfg: Any) -> None:
+    """The world's hard set (``data.source: world-hard``), made on first use: its model built, ``soar filter`` run."""
+    if cfg.data.source == "world-hard":
+        from rich.console import Console
+
+        from soar.loops.world import prepare_hard_set
+
+        prepare_hard_set(cfg, Console())
+
+
 def invocation(preset: str | None, config: Path | None, extra: list[str]) -> str:
     """The config words of this command line (``--preset NAME`` or ``--config FILE``, overrides), for hints that
     name another command to run with the same config."""
@@ -121,6 +131,30 @@ def data_split(ctx: typer.Context, preset: Optional[str] = PresetOption, config:
     cfg = resolve_config(preset, config, ctx.args)
     split = load_hard_set(cfg.data)
     typer.echo(f"{len(split.train)} train / {len(split.test)} test problems in {split.directory}")
+
+
+@app.command("world", context_settings=OVERRIDES)
+def world(
+    ctx: typer.Context,
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    per_tier: int = typer.Option(200, "--per-tier", help="Problems per tier for the gap table."),
+    samples: int = typer.Option(8, "--samples", help="Sampled student replies per problem."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the gap as JSON to this file."),
+) -> None:
+    """Build the designed world's base model (cached) and print the gap it was built with: per tier, what it
+    answers as a teacher and as a student, and what it writes as a teacher."""
+    from soar.loops.world import measure_gap, render_gap, write_gap
+
+    cfg = resolve_config(preset, config, ctx.args, default="world")
+    if cfg.model.prompts != "world":
+        raise ConfigError(f"soar world measures a world model (model.prompts: world); got model.name {cfg.model.name!r}")
+    if per_tier < 1 or samples < 1:
+        raise ConfigError("--per-tier and --samples must be at least 1")
+    gap = measure_gap(cfg, per_tier=per_tier, samples=samples)
+    typer.echo(render_gap(gap))
+    if out is not None:
+        write_gap(gap, out)
 
 
 @app.command("smoke", context_settings=OVERRIDES)
@@ -177,7 +211,8 @@ def train(
         from soar.data.provenance import require_provenance
 
         cfg, words = resolve_config(preset, config, ctx.args), invocation(preset, config, ctx.args)
-        require_provenance(cfg.data, cfg.model.name, words, cfg.out_dir)  # bad input fails before torch is imported
+        prepare_world(cfg)
+        require_provenance(cfg.data, cfg.model, words, cfg.out_dir)  # bad input fails before torch is imported
         from soar.loops.train import train as run_train
 
         run_train(cfg, out=out, invocation=words)
@@ -188,7 +223,8 @@ def probe(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", "-o", help="Probe folder (run the same command again to continue)."),
     datasets: int = typer.Option(2, "--datasets", help="Datasets per kind (each trains inner.repeats students)."),
-    kinds: str = typer.Option("oracle,stepping,junk,teacher", "--kinds", help="Comma-separated control kinds."),
+    kinds: Optional[str] = typer.Option(None, "--kinds", help="Comma-separated control kinds (default: oracle, "
+                                        "stepping, the world's tiers t1-t3 for a world config, junk, teacher)."),
     stepping: Optional[Path] = typer.Option(None, "--stepping", help="A problem file of easier problems of the "
                                             "domain (default: the easier arithmetic tiers, for arithmetic sources)."),
     preset: Optional[str] = PresetOption,
@@ -199,10 +235,12 @@ def probe(
     from soar.data.provenance import require_provenance
 
     cfg, words = resolve_config(preset, config, ctx.args), invocation(preset, config, ctx.args)
-    require_provenance(cfg.data, cfg.model.name, words, cfg.out_dir)
+    prepare_world(cfg)
+    require_provenance(cfg.data, cfg.model, words, cfg.out_dir)
     from soar.loops.probe import run_probe
 
-    run_probe(cfg, out, datasets=datasets, kinds=[k.strip() for k in kinds.split(",") if k.strip()],
+    run_probe(cfg, out, datasets=datasets, kinds=None if kinds is None else [k.strip() for k in kinds.split(",")
+                                                                             if k.strip()],
               stepping_file=str(stepping) if stepping else None, invocation=words)
 
 
@@ -286,6 +324,7 @@ def evaluate(
     if questions is not None and promoted_student is not None:
         raise ConfigError("give --questions (train a fresh student) or --promoted-student (inference only), not both")
     cfg = resolve_config(preset, config, ctx.args)
+    prepare_world(cfg)
     problems = load_problems(str(questions)) if questions is not None else None
     if name is None:
         name = "PS" if promoted_student else "Hard-Only" if questions is None else \

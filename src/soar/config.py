@@ -53,6 +53,10 @@ class ModelConfig:
     prompt_date: str = "2024-07-26"
     """The date (YYYY-MM-DD) every chat template is rendered with, so prompts never change with the
     calendar (Llama 3.x templates print "Today Date"; its own fallback is 26 Jul 2024)."""
+    prompts: Literal["paper", "world"] = "paper"
+    """The teacher and student prompt texts: ``paper`` (Appendix B.1, verbatim) or ``world`` (the designed world's
+    own short prompts, ``soar.world.family``: a deviation, for a model trained from scratch on them).  A world
+    model (``name: world``) needs ``world``."""
 
 
 @dataclass
@@ -60,7 +64,8 @@ class PolicyConfig:
     """RLOO settings shared by teacher and student (Table 3)."""
 
     lr: float = 1e-5
-    """AdamW learning rate (Table 3: 1e-5)."""
+    """AdamW learning rate (Table 3: 1e-5).  The teacher's may be 0: a frozen teacher, the control a learning run
+    is compared with (same seeds, same samples until the first update would have moved it)."""
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     """Schedule after the warm-up (Table 3: cosine decay)."""
     warmup_steps: int = 0
@@ -239,7 +244,8 @@ class DataConfig:
     source: str = "arithmetic"
     """A file (``.jsonl``, ``.json``, ``.csv``, ``.parquet``), ``hf:<name>`` for a Hugging
     Face dataset, ``olympiadbench:<file>`` (OlympiadBench's released format), ``champ``, ``arithmetic`` or
-    ``arithmetic-hard`` (bundled, offline).  ``soar filter``
+    ``arithmetic-hard`` (bundled, offline), ``world`` (the designed world's problems) or ``world-hard`` (the
+    fail@k set of the world model, made by ``soar filter`` into ``~/.cache/soar/world-hard`` on first use).  ``soar filter``
     reads it as the pool; ``soar train`` / ``evaluate`` as the hard set (``soar filter``'s ``hard.jsonl``)."""
     hf_split: str = "test"
     """Split of a Hugging Face dataset (``hf:`` sources)."""
@@ -265,6 +271,12 @@ class DataConfig:
     """Problems per tier of the bundled ``arithmetic`` source."""
     arithmetic_seed: int = 0
     """Seed of the bundled ``arithmetic`` source."""
+    world_tiers: list[str] = field(default_factory=lambda: ["t3"])
+    """Tiers of the designed world's ``world`` source (``soar.world.family.TIERS``: t1, t2, t3)."""
+    world_per_tier: int = 1000
+    """Problems per tier of the ``world`` source (distinct questions)."""
+    world_seed: int = 0
+    """Seed of the ``world`` source."""
     fail_at_k: int | None = 128
     """k of the fail@k filter that defines "hard" (0/k successes; ``soar filter``).  When set,
     ``soar train`` / ``evaluate`` require the hard set's filter provenance to match (model, k >= this,
@@ -406,8 +418,9 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
         if not ok:
             raise ConfigError(f"{origin}: {key} must be {rule}, got {value!r}")
 
+    need(c.teacher.lr >= 0, "teacher.lr", "at least 0 (0: a frozen teacher)", c.teacher.lr)
+    need(c.student.lr > 0, "student.lr", "positive", c.student.lr)
     for name, policy in (("teacher", c.teacher), ("student", c.student)):
-        need(policy.lr > 0, f"{name}.lr", "positive", policy.lr)
         need(policy.kl_coef >= 0, f"{name}.kl_coef", "at least 0", policy.kl_coef)
         need(policy.warmup_steps >= 0, f"{name}.warmup_steps", "at least 0", policy.warmup_steps)
         need(policy.batch_size >= 1, f"{name}.batch_size", "at least 1", policy.batch_size)
@@ -474,6 +487,18 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(d.filter_temperature > 0, "data.filter_temperature", "positive", d.filter_temperature)
     need(d.filter_max_new_tokens >= 1, "data.filter_max_new_tokens", "at least 1", d.filter_max_new_tokens)
     need(d.arithmetic_per_tier >= 1, "data.arithmetic_per_tier", "at least 1", d.arithmetic_per_tier)
+    from soar.world.family import TIERS as WORLD_TIERS, distinct_questions, is_world_name
+
+    for tier in d.world_tiers:
+        need(tier in WORLD_TIERS, "data.world_tiers", f"a list of world tiers ({', '.join(WORLD_TIERS)})", d.world_tiers)
+    need(d.world_per_tier >= 1 and all(d.world_per_tier <= distinct_questions(t) for t in d.world_tiers),
+         "data.world_per_tier", "at least 1 and at most the distinct questions of each tier in data.world_tiers",
+         d.world_per_tier)
+    need(c.model.prompts != "world" or not c.teacher.prompt_examples, "teacher.prompt_examples",
+         "empty with model.prompts: world (the world's teacher prompt has no examples block)", c.teacher.prompt_examples)
+    need(not is_world_name(c.model.name) or c.model.prompts == "world", "model.prompts",
+         f"world for a world model (model.name {c.model.name!r} was trained on the world's prompts only)",
+         c.model.prompts)
     need(c.compute.threads >= 0, "compute.threads", "at least 0", c.compute.threads)
     need(c.compute.generation_batch_size >= 1, "compute.generation_batch_size", "at least 1",
          c.compute.generation_batch_size)

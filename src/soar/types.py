@@ -156,11 +156,24 @@ class StepRecord:
     question_diversity: float | None = None
     """Vendi Score of the step's accepted questions (word 1- and 2-gram cosine kernel, all of them:
     :mod:`soar.analysis.diversity`); None in runs written before it was recorded."""
+    question_kinds: list[dict[str, int]] | None = None
+    """Per dataset X_k, how many of its questions are of each kind of the world (``soar.world.family.kind_of``:
+    its tiers, ``other``); None where the domain names no kinds."""
+    answers_right: list[int] | None = None
+    """Per dataset X_k, how many of its answers are the question's true answer (the designed world only)."""
+
+    def kind_counts(self) -> dict[str, int]:
+        """The step's questions counted by kind over all its datasets, sorted by kind (empty without kinds)."""
+        total: dict[str, int] = {}
+        for kinds in self.question_kinds or []:
+            for kind, count in kinds.items():
+                total[kind] = total.get(kind, 0) + count
+        return dict(sorted(total.items()))
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
         for key in ("promoted_accuracy", "promotion_recheck_accuracy", "promoted_train_accuracy",
-                    "question_diversity"):
+                    "question_diversity", "question_kinds", "answers_right"):
             if record[key] is None:
                 del record[key]  # only steps with a promotion carry the first three; older runs lack the last
         return record

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from soar.config import load_config
+from soar.config import ModelConfig, load_config
 from soar.errors import SoarError
 from soar.loops.filter import run_filter
 from tests.helpers.formatted import formatted_tiny_model_dir
@@ -86,13 +86,13 @@ def test_the_filter_writes_the_provenance_train_checks(uninterrupted, model_dir)
 
     hard = uninterrupted.out_dir / "hard.jsonl"
     data = load_config("tiny", overrides={"data.source": str(hard), "data.fail_at_k": "4"}).data
-    stats = require_provenance(data, str(model_dir))
+    stats = require_provenance(data, ModelConfig(name=str(model_dir)))
     assert stats["settings"]["model"] == str(model_dir) and stats["prompt_sha"] and stats["hard_key"]
     with pytest.raises(ConfigError, match="filtered for model"):  # the set is hard for the model that failed it
-        require_provenance(data, "smollm2-135m-instruct")
+        require_provenance(data, ModelConfig())
     stricter = load_config("tiny", overrides={"data.source": str(hard), "data.fail_at_k": "8"}).data
     with pytest.raises(ConfigError, match="fail@4 set"):
-        require_provenance(stricter, str(model_dir))
+        require_provenance(stricter, ModelConfig(name=str(model_dir)))
 
 
 def test_an_interrupted_filter_continues_to_the_same_result(model_dir, pool_file, uninterrupted, tmp_path):

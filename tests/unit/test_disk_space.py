@@ -1,7 +1,5 @@
 """A full disk never leaves a traceback, a half-written file or a run that cannot be resumed."""
 
-import json
-import shutil
 from collections import namedtuple
 
 import pytest

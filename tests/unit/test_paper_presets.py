@@ -13,7 +13,7 @@ import pytest
 
 from soar.algo.promotion import PromotionCandidates, decide_promotion, PromotionState, promotion_choice
 from soar.algo.seeds import derive_seed
-from soar.config import field_docs, load_config, to_yaml_with_docs
+from soar.config import ModelConfig, field_docs, load_config, to_yaml_with_docs
 from soar.data.problems import write_jsonl
 from soar.data.provenance import problems_key, prompt_sha, require_provenance
 from soar.errors import ConfigError
@@ -30,7 +30,8 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
     ("inner.dataset_size", 0, "inner.dataset_size must be at least 1"),
     ("outer_steps", 0, "outer_steps must be at least 1"),
     ("outer_steps", -1, "outer_steps must be at least 1"),
-    ("teacher.lr", 0, "teacher.lr must be positive"),
+    ("teacher.lr", -1e-5, "teacher.lr must be at least 0"),
+    ("student.lr", 0, "student.lr must be positive"),
     ("student.lr", -1e-5, "student.lr must be positive"),
     ("promotion.window", 0, "promotion.window must be at least 1"),
     ("evaluation.ks", "[1, 64]", "evaluation.ks must be between 1 and evaluation.samples_per_problem"),
@@ -201,10 +202,10 @@ def _data(source, **extra):
 
 
 def test_a_matching_provenance_is_accepted(tmp_path):
-    assert require_provenance(_data(_hard_set(tmp_path)), "m")["kept"] == 6
-    assert require_provenance(_data(_hard_set(tmp_path, k=256)), "m") is not None  # a stricter filter is fine
+    assert require_provenance(_data(_hard_set(tmp_path)), ModelConfig(name="m"))["kept"] == 6
+    assert require_provenance(_data(_hard_set(tmp_path, k=256)), ModelConfig(name="m")) is not None  # a stricter filter is fine
     tiny = load_config("tiny")
-    assert require_provenance(tiny.data, tiny.model.name) is not None  # the bundled set and its stats
+    assert require_provenance(tiny.data, tiny.model) is not None  # the bundled set and its stats
 
 
 @pytest.mark.parametrize("case, message", [
@@ -216,19 +217,19 @@ def test_a_matching_provenance_is_accepted(tmp_path):
 def test_a_provenance_that_does_not_match_is_refused(tmp_path, case, message):
     source = _hard_set(tmp_path, **case)
     with pytest.raises(ConfigError, match=message) as error:
-        require_provenance(_data(source), "m", "--preset paper-math")
+        require_provenance(_data(source), ModelConfig(name="m"), "--preset paper-math")
     assert "soar filter --preset paper-math" in str(error.value)
-    assert require_provenance(_data(source, **{"data.allow_unfiltered": "true"}), "m") is None
+    assert require_provenance(_data(source, **{"data.allow_unfiltered": "true"}), ModelConfig(name="m")) is None
 
 
 def test_a_set_without_provenance_names_the_filter_command(tmp_path):
     pool = tmp_path / "pool.jsonl"
     write_jsonl(pool, [Problem("q", "1")])
     with pytest.raises(ConfigError, match="no soar filter provenance") as error:
-        require_provenance(_data(pool), "m", "--preset paper-math")
+        require_provenance(_data(pool), ModelConfig(name="m"), "--preset paper-math")
     assert f"soar filter --preset paper-math --data.source {pool} --out runs/filter-pool-fail128" in str(error.value)
     with pytest.raises(ConfigError, match="no soar filter provenance"):  # never downloads the pool to find out
-        require_provenance(load_config("paper-math").data, "meta-llama/Llama-3.2-3B-Instruct")
+        require_provenance(load_config("paper-math").data, load_config("paper-math").model)
 
 
 def test_train_refuses_an_unfiltered_set_fast_and_writes_nothing(tmp_path):

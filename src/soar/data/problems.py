@@ -28,7 +28,12 @@ from soar.errors import DataError
 from soar.math.extract import last_boxed
 from soar.types import Problem
 
-BUNDLED = ("arithmetic", "arithmetic-hard", "champ")
+BUNDLED = ("arithmetic", "arithmetic-hard", "champ", "world", "world-hard")
+
+
+def world_hard_dir() -> Path:
+    """Where ``soar filter`` keeps the world model's fail@k set, the ``world-hard`` source (made on first use)."""
+    return Path("~/.cache/soar/world-hard").expanduser()
 
 
 @dataclass(frozen=True)
@@ -46,9 +51,22 @@ def load_problems(
     hf_split: str = "test",
     hf_config: str | None = None,
     arithmetic: Mapping[str, Any] | None = None,
+    world: Mapping[str, Any] | None = None,
 ) -> list[Problem]:
     """Problems from a file path, ``hf:<name>``, ``olympiadbench:<file>`` (its released format,
-    ``soar.data.olympiad``), or a bundled name (``arithmetic``, ``arithmetic-hard``, ``champ``)."""
+    ``soar.data.olympiad``), or a bundled name (``arithmetic``, ``arithmetic-hard``, ``champ``, ``world``,
+    ``world-hard``)."""
+    if source == "world":
+        from soar.world.family import generate_problems as world_problems
+
+        return world_problems(**dict(world or {}))
+    if source == "world-hard":
+        hard = world_hard_dir() / "hard.jsonl"
+        if not hard.is_file():
+            raise DataError(f"the world's hard set {hard} is not made yet: soar train, probe and evaluate with "
+                            "--preset world make it on first use (soar filter --preset world --data.source world "
+                            f"--out {world_hard_dir()})")
+        source = str(hard)
     if source == "arithmetic":
         from soar.data.arithmetic import generate_problems
 

@@ -16,6 +16,11 @@ for the date are pinned: the ``date_string`` variable is passed, and every
 date in that format (transformers 5 turns callables passed to a template into
 strings, so the function itself cannot be replaced).
 
+A model trained on other prompts says so with ``model.prompts``: ``world`` (the designed world, whose
+model was trained from scratch on its own short prompts, :mod:`soar.world.family`) replaces both texts;
+``load_model`` records the choice on the tokenizer (``soar_prompts``, beside ``soar_prompt_date``), so every
+caller that renders a prompt for that tokenizer gets the model's own.
+
 Deviations: the paper's typeset student prompt ends ``Assistant: "``; the
 closing double quote is the end of the string literal in the typesetting, not
 prompt text, so it is left out.  Everything else, the teacher prompt's
@@ -65,9 +70,23 @@ class ChatTokenizer(Protocol):
     def apply_chat_template(self, conversation: Any, **kwargs: Any) -> Any: ...
 
 
-def student_prompt_text(question: str) -> str:
-    """The Appendix B.1 student prompt for ``question`` (before any chat template)."""
-    return STUDENT_PROMPT.replace("<QUESTION>", question)
+def prompts_of(tokenizer: Any) -> str:
+    """``model.prompts`` of the model ``tokenizer`` belongs to (``paper`` unless ``load_model`` said otherwise)."""
+    return getattr(tokenizer, "soar_prompts", "paper")
+
+
+def student_template(prompts: str = "paper") -> str:
+    """The student prompt with ``<QUESTION>`` in place of the question: B.1's, or the world's."""
+    if prompts == "world":
+        from soar.world.family import STUDENT_PROMPT as WORLD_STUDENT_PROMPT
+
+        return WORLD_STUDENT_PROMPT
+    return STUDENT_PROMPT
+
+
+def student_prompt_text(question: str, prompts: str = "paper") -> str:
+    """The student prompt for ``question`` (before any chat template): B.1's, or the world's."""
+    return student_template(prompts).replace("<QUESTION>", question)
 
 
 def render(text: str, tokenizer: ChatTokenizer | None, history: Sequence[tuple[str, str]] = ()) -> str:
@@ -109,9 +128,13 @@ _STRFTIME = re.compile(r"""strftime_now\(\s*(['"])(.*?)\1\s*\)""")
 EXAMPLES_HEADER = "Examples of the format (write a new problem, not one of these):"
 
 
-def teacher_prompt_text(examples: Sequence[str] = ()) -> str:
-    """The B.1 teacher prompt; with ``examples`` (``teacher.prompt_examples``, a CPU-testbed deviation, empty in
-    the paper presets) a block of formatted example outputs goes before ``Begin now:``."""
+def teacher_prompt_text(examples: Sequence[str] = (), prompts: str = "paper") -> str:
+    """The B.1 teacher prompt (or the world's); with ``examples`` (``teacher.prompt_examples``, a CPU-testbed
+    deviation, empty in the paper presets) a block of formatted example outputs goes before ``Begin now:``."""
+    if prompts == "world":
+        from soar.world.family import TEACHER_PROMPT as WORLD_TEACHER_PROMPT
+
+        return WORLD_TEACHER_PROMPT  # no examples: validation refuses them with the world's prompts
     if not examples:
         return TEACHER_PROMPT
     body, begin = TEACHER_PROMPT.rsplit("\n\n", 1)
@@ -119,8 +142,8 @@ def teacher_prompt_text(examples: Sequence[str] = ()) -> str:
 
 
 def teacher_prompt(tokenizer: ChatTokenizer | None = None, examples: Sequence[str] = ()) -> str:
-    return render(teacher_prompt_text(examples), tokenizer)
+    return render(teacher_prompt_text(examples, prompts_of(tokenizer)), tokenizer)
 
 
 def student_prompt(question: str, tokenizer: ChatTokenizer | None = None) -> str:
-    return render(student_prompt_text(question), tokenizer)
+    return render(student_prompt_text(question, prompts_of(tokenizer)), tokenizer)

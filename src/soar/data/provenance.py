@@ -26,17 +26,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from soar.config import DataConfig
+from soar.config import DataConfig, ModelConfig
 from soar.errors import ConfigError
 
 PROVENANCE_VERSION = 1
 
 
-def prompt_sha() -> str:
-    """Hash of the Appendix B.1 student prompt every filter, inner loop and evaluation uses."""
-    from soar.data.prompts import STUDENT_PROMPT
+def prompt_sha(prompts: str = "paper") -> str:
+    """Hash of the student prompt every filter, inner loop and evaluation uses (``model.prompts``: B.1's, or the
+    world's)."""
+    from soar.data.prompts import student_template
 
-    return hashlib.sha256(STUDENT_PROMPT.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(student_template(prompts).encode("utf-8")).hexdigest()[:16]
 
 
 def problems_key(problems: list[Any]) -> str:
@@ -52,7 +53,11 @@ def provenance_file(source: str) -> Path | None:
         from importlib import resources
 
         return Path(str(resources.files("soar") / "data" / "bundled" / "arithmetic-hard.stats.json"))
-    if source.startswith("hf:") or source in ("arithmetic", "champ"):
+    if source == "world-hard":
+        from soar.data.problems import world_hard_dir
+
+        return world_hard_dir() / "stats.json"
+    if source.startswith("hf:") or source in ("arithmetic", "champ", "world"):
         return None
     path = Path(source).expanduser()
     candidates = [path.with_name(path.stem + ".stats.json")]
@@ -74,15 +79,19 @@ def filter_command(data: DataConfig, invocation: str, out_dir: str) -> tuple[str
     return " ".join(w for w in ("soar filter", invocation, source, f"--out {out}") if w), f"{out}/hard.jsonl"
 
 
-def require_provenance(data: DataConfig, model_name: str, invocation: str = "--config CONFIG.yaml",
+def require_provenance(data: DataConfig, model: ModelConfig, invocation: str = "--config CONFIG.yaml",
                        out_dir: str = "runs") -> dict[str, Any] | None:
     """Refuse a hard set whose fail@k provenance is missing or does not match (see the module doc).
 
     Returns the provenance when it was checked, None when no check applies (``data.fail_at_k`` null or
     ``data.allow_unfiltered``).  ``invocation``: the ``--preset``/``--config`` words to repeat in the hint.
+    The model is compared by :func:`~soar.world.family.model_identity` (a world model's name and build key).
     """
+    from soar.world.family import model_identity
+
     if data.fail_at_k is None or data.allow_unfiltered:
         return None
+    model_name = model_identity(model.name)
     k = data.fail_at_k
     command, hard = filter_command(data, invocation, out_dir)
     fix = (f"make it with `{command}`, then use --data.source {hard} (or set data.allow_unfiltered: true to train "
@@ -105,7 +114,7 @@ def require_provenance(data: DataConfig, model_name: str, invocation: str = "--c
     if found["k"] < k:
         raise ConfigError(f"data.source {data.source} is a fail@{found['k']} set ({file}), weaker than "
                           f"data.fail_at_k {k}; {fix}")
-    if found["prompt"] != prompt_sha():
+    if found["prompt"] != prompt_sha(model.prompts):
         raise ConfigError(f"data.source {data.source} was filtered with another student prompt ({file}); {fix}")
     from soar.data.load import load_pool
 

@@ -21,6 +21,7 @@ from typing import Any
 from soar.config import ModelConfig
 from soar.engines.fast_paths import cpu_fast_paths
 from soar.errors import SoarError
+from soar.world.family import is_world_name, world_spec
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 _DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
@@ -91,6 +92,29 @@ def converted_copy(cfg: ModelConfig) -> Path:
     return target
 
 
+def world_folder(cfg: ModelConfig) -> Path:
+    """The designed world's base model (``name: world``): built from scratch on first use, with a progress bar,
+    and cached under ``cache_dir`` (:mod:`soar.world.build`)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from soar.world.build import world_model
+
+    spec = world_spec(cfg.name)
+    assert spec is not None
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  transient=True) as progress:
+        task = None
+
+        def show(step: int, steps: int, loss: float) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task(f"building the world model {cfg.name} (first use; cached)", total=steps)
+            progress.update(task, completed=step, description=f"building the world model {cfg.name} (first use; "
+                                                               f"cached)  loss {loss:.3f}")
+
+        return world_model(spec, cfg.cache_dir, show)
+
+
 def _name_architecture(config_json: Path) -> None:
     """Copies cached by soar < 0.2 lack ``architectures``; TRL and vLLM need it to rebuild the model."""
     import json
@@ -132,7 +156,8 @@ def load_model(cfg: ModelConfig, device: str | None = None) -> tuple[Any, Any]:
     transformers.utils.logging.disable_progress_bar()  # our own bars say what is happening
     if cfg.dtype not in _DTYPES:
         raise SoarError(f"model.dtype must be one of {', '.join(_DTYPES)}, got {cfg.dtype!r}")
-    location = str(converted_copy(cfg)) if _gguf_source(cfg) else cfg.name
+    location = str(world_folder(cfg)) if is_world_name(cfg.name) else (
+        str(converted_copy(cfg)) if _gguf_source(cfg) else cfg.name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(location)
         model = AutoModelForCausalLM.from_pretrained(location, dtype=getattr(torch, _DTYPES[cfg.dtype]))
@@ -145,6 +170,7 @@ def load_model(cfg: ModelConfig, device: str | None = None) -> tuple[Any, Any]:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     tokenizer.soar_prompt_date = cfg.prompt_date  # every chat template renders this date (soar.data.prompts)
+    tokenizer.soar_prompts = cfg.prompts  # B.1's prompts or the world's (soar.data.prompts)
     target = resolve_device(device or cfg.device)
     if target == "cpu" and cfg.dtype != "float32" and not cpu_has_native(cfg.dtype):
         warnings.warn(f"model.dtype={cfg.dtype} on a CPU without AVX512/AMX {cfg.dtype} units: its matmuls are slow "

@@ -91,7 +91,7 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     from soar.math.verify import Verifier
 
     console = console or Console()
-    require_provenance(cfg.data, cfg.model.name, invocation, cfg.out_dir)
+    require_provenance(cfg.data, cfg.model, invocation, cfg.out_dir)
     hard = load_hard_set(cfg.data)
     promoted = _check_promoted_run(RunDir(promoted_run), cfg, hard.test) if promoted_run is not None else None
     out = Path(out)  # everything is checked before anything is written here

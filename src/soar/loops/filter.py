@@ -47,6 +47,7 @@ from soar.data.splits import content_key, split_problems
 from soar.errors import ConfigError, SoarError
 from soar.loops.run_dir import append_jsonl
 from soar.types import Problem
+from soar.world.family import model_identity
 
 
 @dataclass
@@ -69,7 +70,7 @@ def filter_settings(cfg: SoarConfig, pool: list[Problem]) -> dict[str, Any]:
     from soar.engines.models import matmul_dtype_name
 
     d = cfg.data
-    return {"model": cfg.model.name, "dtype": cfg.model.dtype, "matmuls": matmul_dtype_name(cfg.model), "k": d.fail_at_k, "temperature": d.filter_temperature,
+    return {"model": model_identity(cfg.model.name), "dtype": cfg.model.dtype, "matmuls": matmul_dtype_name(cfg.model), "k": d.fail_at_k, "temperature": d.filter_temperature,
             "top_p": cfg.student.top_p, "max_new_tokens": d.filter_max_new_tokens, "seed": cfg.compute.seed,
             "require_boxed": cfg.reward.require_boxed, "reward": cfg.reward.kind,
             **({"numeric_answers": True} if cfg.reward.numeric_answers else {}), "pool": content_key(pool, 0, 0.5),
@@ -194,7 +195,7 @@ def _write_outputs(cfg: SoarConfig, out: Path, pool: list[Problem], done: list[d
         earlier = json.loads((out / "stats.json").read_text()).get("seconds", 0.0)
     total_seconds = earlier + seconds
     stats = {"source": cfg.data.source, "pool": len(pool), "filtered": len(done), "complete": len(done) == len(pool),
-             "kept": len(hard), "settings": settings, "prompt_sha": prompt_sha(), "hard_key": problems_key(hard),
+             "kept": len(hard), "settings": settings, "prompt_sha": prompt_sha(cfg.model.prompts), "hard_key": problems_key(hard),
              "provenance": PROVENANCE_VERSION, "split_seed": cfg.data.split_seed,
              "test_fraction": cfg.data.test_fraction, "seconds": round(total_seconds, 2),
              "problems_per_second": round(len(done) / total_seconds, 4) if total_seconds else None,

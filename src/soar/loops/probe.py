@@ -15,7 +15,13 @@ reward R_kj = ACC_kj - ACC_baseline of each student:
   wrong answers (a numeric answer moved by 1-9, any other answer swapped with
   another problem's), so junk and oracle differ only in being right;
 * ``teacher``: pairs sampled from the base teacher, exactly as ``soar train``'s
-  first step samples them (prompt, ``teacher.sampling``, parser).
+  first step samples them (prompt, ``teacher.sampling``, parser);
+* for the designed world (``model.prompts: world``) one kind per tier (``t1``,
+  ``t2``, ``t3``): fresh problems of that tier with their true answers, none of
+  them in the hard set; and each teacher dataset's content (its questions'
+  tiers, its right answers) beside its reward, with the correlation of the
+  reward and each tier's share, since the teacher's RLOO can only follow a
+  reward that follows what its datasets hold.
 
 Each kind gets ``--datasets`` datasets of n = ``inner.dataset_size`` pairs and
 r = ``inner.repeats`` students each; student j of every kind trains with the
@@ -83,9 +89,15 @@ def mean_se(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(var / len(values))
 
 
-def control_table(rewards: dict[str, list[float]]) -> list[ControlRow]:
-    """One row per kind present (``KINDS`` order), compared with ``junk`` when junk is there."""
-    rows = [ControlRow(kind, list(values), *mean_se(values)) for kind in KINDS if (values := rewards.get(kind))]
+def kind_order(tiers: Sequence[str] = ()) -> list[str]:
+    """The kinds in report order: oracle, stepping, the world's tiers (if any), junk, teacher."""
+    return ["oracle", "stepping", *tiers, "junk", "teacher"]
+
+
+def control_table(rewards: dict[str, list[float]], tiers: Sequence[str] = ()) -> list[ControlRow]:
+    """One row per kind present (:func:`kind_order`), compared with ``junk`` when junk is there."""
+    rows = [ControlRow(kind, list(values), *mean_se(values)) for kind in kind_order(tiers)
+            if (values := rewards.get(kind))]
     junk = next((row for row in rows if row.kind == "junk"), None)
     if junk is None:
         return rows
@@ -133,6 +145,49 @@ def control_datasets(hard_train: Sequence[Problem], reward_ids: set[str], steppi
     return out
 
 
+def tier_datasets(tiers: Sequence[str], exclude: set[str], n: int, count: int, seed: int
+                  ) -> dict[str, list[list[Problem]]]:
+    """``count`` datasets of ``n`` fresh problems of each world tier, true answers, no question of ``exclude``."""
+    from soar.world.family import make_question
+
+    out: dict[str, list[list[Problem]]] = {}
+    for tier in tiers:
+        rng, seen, problems = random.Random(derive_seed(seed, "probe_tier", tier)), set(exclude), []
+        while len(problems) < n * count:
+            question, answer = make_question(tier, rng)
+            if question not in seen:
+                seen.add(question)
+                problems.append(Problem(question, str(answer), f"{tier}-{len(problems)}", {"control": tier}))
+        out[tier] = [problems[d * n:(d + 1) * n] for d in range(count)]
+    return out
+
+
+def content_rows(datasets: Sequence[Sequence[Problem]], rewards: Sequence[float]) -> dict[str, Any]:
+    """Each teacher dataset's tiers, right answers and reward; and per tier, the correlation (Pearson) of the
+    reward with the tier's share of the dataset (None where either does not vary)."""
+    from collections import Counter
+
+    from soar.world.family import kind_of, solve
+
+    rows = [{"kinds": dict(sorted(Counter(kind_of(p.question) for p in d).items())),
+             "right": sum(str(solve(p.question)) == p.answer.strip() for p in d), "size": len(d), "reward": r}
+            for d, r in zip(datasets, rewards)]
+    kinds = sorted({k for row in rows for k in row["kinds"]})
+    return {"datasets": rows, "correlation": {k: pearson([row["kinds"].get(k, 0) / row["size"] for row in rows],
+                                                         [row["reward"] for row in rows]) for k in kinds}}
+
+
+def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Pearson's correlation, or None when either side does not vary."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sx = math.sqrt(sum((x - mx) ** 2 for x in xs))
+    sy = math.sqrt(sum((y - my) ** 2 for y in ys))
+    if sx == 0 or sy == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / (sx * sy)
+
+
 def stepping_stones(cfg: SoarConfig, count: int) -> list[Problem]:
     """Easier problems of the hard set's domain, for the bundled arithmetic sources: the tiers before the
     hardest-first of ``data.arithmetic_tiers`` that are not hard tiers (e.g. add2, mul1x2 for the tiny preset);
@@ -151,7 +206,7 @@ def stepping_stones(cfg: SoarConfig, count: int) -> list[Problem]:
     return generate_problems(easier, per_tier=per_tier, seed=cfg.data.arithmetic_seed + 1)
 
 
-def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequence[str] = KINDS,
+def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequence[str] | None = None,
               stepping_file: str | None = None, console: Any = None, invocation: str = "--preset tiny"
               ) -> dict[str, Any]:
     """Train and score every control student (continuing a folder with the same settings); returns probe.json."""
@@ -171,15 +226,18 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
     from soar.math.verify import Verifier
 
     console = console or Console()
-    unknown = [k for k in kinds if k not in KINDS]
+    tiers = list(world_tiers(cfg))
+    known = kind_order(tiers)
+    kinds = list(known if kinds is None else kinds)
+    unknown = [k for k in kinds if k not in known]
     if unknown or not kinds:
-        raise ConfigError(f"--kinds: unknown kind {unknown[0]!r}; kinds: {', '.join(KINDS)}" if unknown
+        raise ConfigError(f"--kinds: unknown kind {unknown[0]!r}; kinds: {', '.join(known)}" if unknown
                           else "--kinds: name at least one kind")
     if datasets < 1:
         raise ConfigError(f"--datasets must be at least 1, got {datasets}")
     if cfg.teacher.reward != "grounded":
         raise ConfigError("soar probe measures the grounded reward: set teacher.reward: grounded")
-    require_provenance(cfg.data, cfg.model.name, invocation, cfg.out_dir)
+    require_provenance(cfg.data, cfg.model, invocation, cfg.out_dir)
     hard = load_hard_set(cfg.data)
     M, n, r = cfg.inner.reward_questions, cfg.inner.dataset_size, cfg.inner.repeats
     if M > len(hard.train):
@@ -188,7 +246,7 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
     if "stepping" in kinds and not stepping:
         console.print("no stepping stones for this source: give --stepping FILE (easier problems of the domain); "
                       "the stepping row is left out")
-    kinds = [k for k in KINDS if k in kinds and (k != "stepping" or stepping)]
+    kinds = [k for k in known if k in kinds and (k != "stepping" or stepping)]
     folder = Path(out)
     settings = {"config": to_yaml(cfg), "datasets": datasets, "kinds": list(kinds), "stepping_file": stepping_file}
     if (folder / "settings.json").exists():
@@ -214,6 +272,8 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
         else:
             controls = control_datasets(hard.train, {p.id for p in reward_questions}, stepping, n, datasets,
                                         derive_seed(seed, "probe_datasets"))
+            controls.update(tier_datasets([k for k in kinds if k in tiers],
+                                          {p.question for p in hard.train + hard.test}, n, datasets, seed))
             if "teacher" in kinds:  # the base teacher, before any student adapter touches the model
                 generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=precision)
                 with console.status("sampling the base teacher"):
@@ -269,15 +329,21 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
 
     rewards = {kind: [done[f"{kind}-d{d}-j{j}"]["accuracy"] - baseline.accuracy
                       for d in range(datasets) for j in range(r)] for kind in kinds}
-    rows = control_table(rewards)
+    rows = control_table(rewards, tiers)
+    content = None
+    if "teacher" in kinds and tiers:
+        content = content_rows(controls["teacher"], [sum(rewards["teacher"][d * r:(d + 1) * r]) / r
+                                                       for d in range(datasets)])
     report = {"baseline_accuracy": baseline.accuracy, "reward_questions": M, "datasets": datasets,
               "dataset_size": n, "students": r, "inner_steps": cfg.inner.steps,
               "numeric_answers": {k: numeric_share([p.answer for d in controls[k] for p in d]) for k in kinds},
               "arithmetic_statements_correct": {k: arithmetic_check([p for d in controls[k] for p in d])
                                                 for k in kinds},
-              "rows": [asdict(row) for row in rows]}
+              "rows": [asdict(row) for row in rows], **({"teacher_content": content} if content else {})}
     write_atomic(folder / "probe.json", json.dumps(report, indent=1))
     console.print(render_table(rows, baseline.accuracy))
+    if content:
+        console.print(render_content(content))
     for kind in kinds:
         example = controls[kind][0][0]
         statements, correct = report["arithmetic_statements_correct"][kind]
@@ -307,6 +373,26 @@ def numeric_share(answers: Sequence[str]) -> float:
     from soar.algo.parsing import is_number
 
     return sum(is_number(a) for a in answers) / len(answers) if answers else 0.0
+
+
+def world_tiers(cfg: SoarConfig) -> Sequence[str]:
+    """The designed world's tiers when ``cfg`` is a world config, else none."""
+    if cfg.model.prompts != "world":
+        return ()
+    from soar.world.family import TIERS
+
+    return tuple(TIERS)
+
+
+def render_content(content: dict[str, Any]) -> str:
+    """The teacher datasets' content beside their rewards, and the correlations."""
+    lines = ["teacher datasets: tiers of their questions, right answers, mean R of their students"]
+    for i, row in enumerate(content["datasets"]):
+        kinds = " ".join(f"{k} {v}" for k, v in row["kinds"].items())
+        lines.append(f"  d{i:<3} {kinds:<28} right {row['right']}/{row['size']}  R {row['reward']:+.3f}")
+    corr = "  ".join(f"{k} {'n/a' if v is None else f'{v:+.2f}'}" for k, v in content["correlation"].items())
+    lines.append(f"correlation of R with each tier's share: {corr}")
+    return "\n".join(lines)
 
 
 def render_table(rows: Sequence[ControlRow], baseline: float) -> str:

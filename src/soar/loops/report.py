@@ -70,6 +70,8 @@ def write_report(paths: list[str | Path], out: str | Path, html: bool = False) -
         metrics = [(d, _metrics(d)) for d in runs]
         written.append(_teacher_rewards(metrics, out / "teacher_rewards.png"))
         written.append(_acceptance(metrics, out / "acceptance.png"))
+        if any(r.question_kinds for _, records in metrics for r in records):
+            written.append(_kinds(metrics, out / "question_kinds.png"))
         if html:
             written.append(_run_curves(metrics, out / "run_curves.png"))
     if evals:
@@ -277,6 +279,27 @@ def _acceptance(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
     ax.set_title("teacher acceptance rate (drafts passing the B.2 parser)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _kinds(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
+    """Per run, the share of each kind among the step's accepted questions (the teacher's drift), stacked."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(runs), 1, figsize=(8, 3.0 * len(runs)), squeeze=False)
+    for ax, (run, records) in zip(axes[:, 0], runs):
+        records = [r for r in records if r.question_kinds]
+        kinds = sorted({k for r in records for k in r.kind_counts()})
+        steps = [r.step for r in records]
+        shares = [[r.kind_counts().get(k, 0) / max(1, sum(r.kind_counts().values())) for r in records] for k in kinds]
+        ax.stackplot(steps, shares, labels=kinds, alpha=0.85)
+        for r in records:
+            if r.promoted:
+                ax.axvline(r.step, color="black", ls="--", lw=0.8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share of questions")
+        ax.set_title(f"{run.name}: what the teacher writes, by kind (dashed: promotions)", fontsize=10)
+        _outer_steps_axis(ax)
+        ax.legend(fontsize=7, loc="upper left", ncol=len(kinds))
     return _save(fig, path)
 
 

@@ -86,16 +86,19 @@ def _results(rows: list[list[str]]) -> str:
 def _run_section(run: Path, records: list[StepRecord]) -> str:
     from soar.loops.run_dir import RunDir
 
+    def kinds_text(record: StepRecord) -> str:
+        return " ".join(f"{k} {v}" for k, v in record.kind_counts().items())
+
     rundir = RunDir(run)
     out = [f"<h2>Run {escape(run.name)}</h2><table><tr><th>step</th><th>mean R</th><th>moving avg</th>"
-           "<th>promoted</th><th>baseline acc</th><th>acceptance</th><th>diversity (VS)</th></tr>"]
+           "<th>promoted</th><th>baseline acc</th><th>acceptance</th><th>diversity (VS)</th><th>kinds</th></tr>"]
     for r in records:
         promoted = f"stage {r.stage}" if r.promoted else ""
         diversity = f"{r.question_diversity:.2f}" if r.question_diversity is not None else "-"
         out.append(f"<tr><td class='num'>{r.step}</td><td class='num'>{r.mean_reward:+.3f}</td>"
                    f"<td class='num'>{r.moving_average:+.3f}</td><td>{promoted}</td>"
                    f"<td class='num'>{r.baseline_accuracy:.3f}</td><td class='num'>{r.acceptance_rate:.2f}</td>"
-                   f"<td class='num'>{diversity}</td></tr>")
+                   f"<td class='num'>{diversity}</td><td>{escape(kinds_text(r))}</td></tr>")
     out.append("</table><h3>Questions by step</h3>")
     for r in records:
         questions = rundir.read(f"questions/step_{r.step:04d}.jsonl", lenient=True)

@@ -81,7 +81,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
     if cfg.compute.generator == "vllm" and cfg.teacher.finetune != "full":  # before anything is written
         raise ConfigError("compute.generator: vllm takes the teacher's full weights after every update; "
                           "set teacher.finetune: full (a LoRA teacher is not pushed to vLLM yet)")
-    require_provenance(cfg.data, cfg.model.name, invocation, cfg.out_dir)
+    require_provenance(cfg.data, cfg.model, invocation, cfg.out_dir)
     hard = load_hard_set(cfg.data)
     if cfg.inner.reward_questions > len(hard.train):
         raise ConfigError(f"inner.reward_questions must be at most the hard train split ({len(hard.train)} "
@@ -297,21 +297,36 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
         teacher_tokens=sample.tokens, student_tokens=sum(res.tokens for res in results), teacher_loss=stats["loss"],
         teacher_kl=stats["kl"], seconds=book.seconds(), step_wall=book.wall(), pool=getattr(pool, "name", "custom"),
         question_diversity=vendi_score(ngram_kernel([r.pair.question for d in datasets for r in d])),
+        **world_content(cfg, [[r.pair for r in d] for d in datasets]),
         teacher_skipped=bool(stats.get("skipped", 0.0)), student_skipped_steps=sum(res.skipped_steps for res in results),
         **promoted)
     run.append("metrics.jsonl", [record.to_dict()])
     return record, promotion
 
 
+def world_content(cfg: SoarConfig, datasets: list[list[Any]]) -> dict[str, Any]:
+    """What each dataset holds, for the designed world (``model.prompts: world``): its questions' kinds and how many
+    answers are right (``StepRecord.question_kinds`` / ``answers_right``); empty elsewhere."""
+    if cfg.model.prompts != "world":
+        return {}
+    from collections import Counter
+
+    from soar.world.family import kind_of, solve
+
+    return {"question_kinds": [dict(sorted(Counter(kind_of(p.question) for p in d).items())) for d in datasets],
+            "answers_right": [sum(str(solve(p.question)) == p.answer.strip() for p in d) for d in datasets]}
+
+
 def _line(record: StepRecord) -> str:
     rewards = " ".join(f"{x:+.3f}" for x in record.rewards)
+    kinds = " ".join(f"{kind} {count}" for kind, count in sorted(record.kind_counts().items()))
     flag = f"  PROMOTED dataset {record.promoted_dataset} -> stage {record.stage}" if record.promoted else ""
     if record.teacher_skipped or record.student_skipped_steps:
         flag += ("  NON-FINITE: teacher update dropped" if record.teacher_skipped else "  NON-FINITE:") + (
             f" {record.student_skipped_steps} student steps dropped" if record.student_skipped_steps else "")
     return (f"step {record.step:>4}  R_k [{rewards}]  mean {record.mean_reward:+.3f}  avg "
             f"{record.moving_average:+.3f}  baseline acc {record.baseline_accuracy:.3f}  accepted "
-            f"{record.acceptance_rate:.0%}  {record.step_wall:.0f} s{flag}")
+            f"{record.acceptance_rate:.0%}{'  kinds ' + kinds if kinds else ''}  {record.step_wall:.1f} s{flag}")
 
 
 def _tensorboard(path: Path, purge_step: int) -> Any:

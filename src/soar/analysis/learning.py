@@ -1,0 +1,98 @@
+"""Did the teacher learn?  Rewards of a run's first and last outer steps, against a control run (pure).
+
+A run's per-step mean reward (the mean of R_k over the step's datasets, what the moving average is taken over)
+is compared between its first ``window`` steps and its last ``window`` steps: the difference of the two means,
+with the standard error of that difference (each window's sample SD over sqrt(window)); ``z`` is their ratio.
+A teacher that learns shows a positive difference; a frozen teacher (``teacher.lr 0``, same seeds) is the
+control for everything else that changes along a run (promotions move the baseline; the reward questions are
+redrawn each step).  The share of each question kind (the designed world's tiers) over the same windows shows
+what the teacher's datasets drifted toward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from soar.types import StepRecord
+
+
+@dataclass
+class WindowStats:
+    first: float
+    first_se: float
+    last: float
+    last_se: float
+
+    @property
+    def delta(self) -> float:
+        return self.last - self.first
+
+    @property
+    def se(self) -> float:
+        return math.sqrt(self.first_se ** 2 + self.last_se ** 2)
+
+    @property
+    def z(self) -> float:
+        return self.delta / self.se if self.se else (math.inf if self.delta > 0 else -math.inf if self.delta < 0 else 0.0)
+
+
+@dataclass
+class RunSummary:
+    name: str
+    steps: int
+    promotions: int
+    reward: WindowStats
+    kinds_first: dict[str, float] = field(default_factory=dict)
+    kinds_last: dict[str, float] = field(default_factory=dict)
+    seconds_per_step: float = 0.0
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (0 for one value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
+
+
+def window_stats(values: Sequence[float], window: int) -> WindowStats:
+    """First ``window`` values against the last ``window`` (they may overlap in a run shorter than 2 windows)."""
+    if not values or window < 1:
+        raise ValueError("need at least one value and a window of at least 1")
+    window = min(window, len(values))
+    return WindowStats(*mean_se(values[:window]), *mean_se(values[-window:]))
+
+
+def kind_shares(records: Sequence[StepRecord]) -> dict[str, float]:
+    """The share of each question kind over ``records`` (empty without kinds)."""
+    total: dict[str, int] = {}
+    for record in records:
+        for kind, count in record.kind_counts().items():
+            total[kind] = total.get(kind, 0) + count
+    n = sum(total.values())
+    return {kind: count / n for kind, count in sorted(total.items())} if n else {}
+
+
+def summarize(name: str, records: Sequence[StepRecord], window: int) -> RunSummary:
+    """One run's :class:`RunSummary` over windows of ``window`` steps."""
+    window = min(window, len(records))
+    return RunSummary(name, len(records), sum(r.promoted for r in records),
+                      window_stats([r.mean_reward for r in records], window), kind_shares(records[:window]),
+                      kind_shares(records[-window:]), sum(r.step_wall for r in records) / len(records))
+
+
+def render(summaries: Sequence[RunSummary], window: int) -> str:
+    """A Markdown table of the summaries (kinds as shares first -> last)."""
+    kinds = sorted({k for s in summaries for k in (*s.kinds_first, *s.kinds_last)})
+    head = (f"| run | steps | promotions | mean R, first {window} | mean R, last {window} | Δ ± SE | z | "
+            + "".join(f"{k} share | " for k in kinds) + "s / step |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for s in summaries:
+        r = s.reward
+        shares = "".join(f"{s.kinds_first.get(k, 0):.2f} → {s.kinds_last.get(k, 0):.2f} | " for k in kinds)
+        lines.append(f"| {s.name} | {s.steps} | {s.promotions} | {r.first:+.3f} ± {r.first_se:.3f} | "
+                     f"{r.last:+.3f} ± {r.last_se:.3f} | {r.delta:+.3f} ± {r.se:.3f} | {r.z:.1f} | {shares}"
+                     f"{s.seconds_per_step:.1f} |")
+    return "\n".join(lines)
