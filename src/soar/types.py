@@ -170,6 +170,13 @@ class StepRecord:
                 total[kind] = total.get(kind, 0) + count
         return dict(sorted(total.items()))
 
+    def right_share(self) -> float | None:
+        """The share of the step's questions whose answer is right (None without ``answers_right``)."""
+        if not self.answers_right or not self.question_kinds:
+            return None
+        total = sum(sum(kinds.values()) for kinds in self.question_kinds)
+        return sum(self.answers_right) / total if total else None
+
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
         for key in ("promoted_accuracy", "promotion_recheck_accuracy", "promoted_train_accuracy",

@@ -8,12 +8,13 @@ from soar.analysis.learning import kind_shares, render, summarize, window_stats
 from soar.types import StepRecord
 
 
-def _record(step, mean, kinds=None, promoted=False):
+def _record(step, mean, kinds=None, promoted=False, right=None):
     return StepRecord(step=step, groups=1, rewards=[mean], student_rewards=[[mean]], mean_reward=mean,
                       moving_average=mean, promoted=promoted, stage=0, promoted_dataset=None, promoted_student=None,
                       baseline_accuracy=0.0, student_accuracies=[], inner_steps=1, acceptance_rate=1.0, attempts=1,
                       rejections={}, teacher_tokens=0, student_tokens=0, teacher_loss=0.0, teacher_kl=0.0,
-                      seconds={}, step_wall=2.0, question_kinds=kinds)
+                      seconds={}, step_wall=2.0, question_kinds=kinds,
+                      answers_right=right)
 
 
 def test_window_stats_by_hand():
@@ -36,3 +37,35 @@ def test_summary_counts_promotions_and_kind_drift():
     assert kind_shares([_record(0, 0.0)]) == {}
     table = render([summary], 2)
     assert "| learning | 4 | 1 |" in table and "0.25 → 0.75" in table
+
+
+def test_right_answers_share_first_and_last():
+    """A teacher can drift toward the helpful kind while its answers go wrong: the table shows both."""
+    records = [_record(i, 0.1, [{"t1": 2, "t3": 2}], right=[4 if i < 2 else 1]) for i in range(4)]
+    summary = summarize("drift", records, 2)
+    assert summary.right_first == 1.0 and summary.right_last == 0.25
+    assert records[3].right_share() == 0.25 and _record(0, 0.0).right_share() is None
+    assert "answers right" in render([summary], 2) and "1.00 → 0.25" in render([summary], 2)
+    assert "answers right" not in render([summarize("plain", [_record(0, 0.1)], 1)], 1)
+
+
+def test_report_reads_a_run_against_its_frozen_control(tmp_path):
+    """``soar report`` on a learning run and its control: learning.md holds both rows, learning.png is drawn."""
+    import json
+
+    from soar.config import load_config, to_yaml
+    from soar.loops.report import write_report
+
+    for name, slope, right in (("learning", 0.01, 3), ("frozen", 0.0, 4)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.yaml").write_text(to_yaml(load_config("world")))
+        records = [_record(i, 0.05 + slope * i, [{"t1": 2, "t3": 2}], right=[right]) for i in range(8)]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
+    written = write_report([tmp_path / "learning", tmp_path / "frozen"], tmp_path / "report")
+    assert tmp_path / "report" / "learning.png" in written and (tmp_path / "report" / "learning.png").stat().st_size
+    table = (tmp_path / "report" / "learning.md").read_text()
+    assert "First 4 steps against the last 4" in table
+    assert "| learning | 8 | 0 | +0.065 ± 0.006 | +0.105 ± 0.006 | +0.040 ± 0.009 |" in table
+    assert "| frozen | 8 | 0 | +0.050 ± 0.000 | +0.050 ± 0.000 | +0.000 ± 0.000 | 0.0 |" in table
+    assert "0.75 → 0.75 |" in table and "1.00 → 1.00 |" in table and "other share" not in table

@@ -10,7 +10,7 @@ from soar.data.prompts import student_prompt, teacher_prompt
 from soar.data.provenance import prompt_sha
 from soar.errors import ConfigError
 from soar.math.extract import last_boxed
-from soar.world.family import (OTHER, STUDENT_PROMPT, TEACHER_PROMPT, TIERS, WorldSpec, distinct_questions,
+from soar.world.family import (OTHER, STUDENT_PROMPT, TEACHER_PROMPT, TIERS, WorldSpec, content, distinct_questions,
                                generate_problems, is_world_name, kind_of, make_question, model_identity, solve,
                                teacher_completion, training_text, world_spec)
 
@@ -28,6 +28,12 @@ def test_kinds_of_text_that_is_not_a_world_problem():
     for text in ("", "4+", "+4", "04+5", "123+4", "12+345", "4 + 5 = ?", "4-5", "What is 4+5?"):
         assert kind_of(text) == OTHER, text
     assert kind_of(" 47+85 ") == "t3" and kind_of("5+47") == "t2" and kind_of("0+9") == "t1"
+
+
+def test_content_counts_kinds_and_right_answers():
+    pairs = [("47+85", "132"), ("47+85", " 131"), ("5+47", "52"), ("what", "3"), ("3+4", "07")]
+    assert content(pairs) == ({"other": 1, "t1": 1, "t2": 1, "t3": 2}, 2)
+    assert content([]) == ({}, 0)
 
 
 def test_generated_problems_are_distinct_seeded_and_stable_per_tier():

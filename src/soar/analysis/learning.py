@@ -47,6 +47,8 @@ class RunSummary:
     kinds_first: dict[str, float] = field(default_factory=dict)
     kinds_last: dict[str, float] = field(default_factory=dict)
     seconds_per_step: float = 0.0
+    right_first: float | None = None
+    right_last: float | None = None
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -75,23 +77,36 @@ def kind_shares(records: Sequence[StepRecord]) -> dict[str, float]:
     return {kind: count / n for kind, count in sorted(total.items())} if n else {}
 
 
+def right_share(records: Sequence[StepRecord]) -> float | None:
+    """The share of right answers over ``records`` (None without ``answers_right``)."""
+    right = sum(sum(r.answers_right or []) for r in records)
+    total = sum(sum(r.kind_counts().values()) for r in records if r.answers_right)
+    return right / total if total else None
+
+
 def summarize(name: str, records: Sequence[StepRecord], window: int) -> RunSummary:
     """One run's :class:`RunSummary` over windows of ``window`` steps."""
     window = min(window, len(records))
     return RunSummary(name, len(records), sum(r.promoted for r in records),
                       window_stats([r.mean_reward for r in records], window), kind_shares(records[:window]),
-                      kind_shares(records[-window:]), sum(r.step_wall for r in records) / len(records))
+                      kind_shares(records[-window:]), sum(r.step_wall for r in records) / len(records),
+                      right_share(records[:window]), right_share(records[-window:]))
 
 
 def render(summaries: Sequence[RunSummary], window: int) -> str:
-    """A Markdown table of the summaries (kinds as shares first -> last)."""
-    kinds = sorted({k for s in summaries for k in (*s.kinds_first, *s.kinds_last)})
+    """A Markdown table of the summaries (kinds and right answers as shares first -> last)."""
+    kinds = sorted({k for s in summaries for k, share in (*s.kinds_first.items(), *s.kinds_last.items())
+                    if share >= 0.005})  # a kind that never reaches half a percent is left out
+    right = any(s.right_first is not None for s in summaries)
     head = (f"| run | steps | promotions | mean R, first {window} | mean R, last {window} | Δ ± SE | z | "
-            + "".join(f"{k} share | " for k in kinds) + "s / step |")
+            + "".join(f"{k} share | " for k in kinds) + ("answers right | " if right else "") + "s / step |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for s in summaries:
         r = s.reward
         shares = "".join(f"{s.kinds_first.get(k, 0):.2f} → {s.kinds_last.get(k, 0):.2f} | " for k in kinds)
+        if right:
+            shares += (f"{s.right_first:.2f} → {s.right_last:.2f} | " if s.right_first is not None
+                       and s.right_last is not None else "– | ")
         lines.append(f"| {s.name} | {s.steps} | {s.promotions} | {r.first:+.3f} ± {r.first_se:.3f} | "
                      f"{r.last:+.3f} ± {r.last_se:.3f} | {r.delta:+.3f} ± {r.se:.3f} | {r.z:.1f} | {shares}"
                      f"{s.seconds_per_step:.1f} |")

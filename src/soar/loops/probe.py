@@ -165,13 +165,10 @@ def tier_datasets(tiers: Sequence[str], exclude: set[str], n: int, count: int, s
 def content_rows(datasets: Sequence[Sequence[Problem]], rewards: Sequence[float]) -> dict[str, Any]:
     """Each teacher dataset's tiers, right answers and reward; and per tier, the correlation (Pearson) of the
     reward with the tier's share of the dataset (None where either does not vary)."""
-    from collections import Counter
+    from soar.world.family import content
 
-    from soar.world.family import kind_of, solve
-
-    rows = [{"kinds": dict(sorted(Counter(kind_of(p.question) for p in d).items())),
-             "right": sum(str(solve(p.question)) == p.answer.strip() for p in d), "size": len(d), "reward": r}
-            for d, r in zip(datasets, rewards)]
+    rows = [{"kinds": kinds, "right": right, "size": len(d), "reward": r}
+            for d, r in zip(datasets, rewards) for kinds, right in [content((p.question, p.answer) for p in d)]]
     kinds = sorted({k for row in rows for k in row["kinds"]})
     return {"datasets": rows, "correlation": {k: pearson([row["kinds"].get(k, 0) / row["size"] for row in rows],
                                                          [row["reward"] for row in rows]) for k in kinds}}

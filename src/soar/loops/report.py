@@ -14,6 +14,13 @@ Writes into the output folder:
 * ``student_pass_at_k.png``: per method, test pass@k against student training
   steps, mean over seeds with a ± SD band, one panel per k (Figure 9);
 * ``acceptance.png``: per run, the teacher's acceptance rate over outer steps;
+* ``learning.md``: per run, the mean reward of its first and last 20 steps (fewer in a run shorter than 40),
+  the difference in standard errors, its promotions and, for the designed world, the share of each question
+  kind and of right answers over the same windows (:mod:`soar.analysis.learning`): give a run and its
+  frozen-teacher control (``teacher.lr 0``, same seeds) to read one against the other;
+* ``question_kinds.png`` and ``learning.png`` (runs that record question kinds, the designed world): the
+  share of each kind per step, stacked; and all runs on one set of axes, as 10-step rolling means, the
+  reward, the share of the last kind in sort order (the world's hardest tier) and of right answers;
 * with ``--html``: ``run_curves.png`` (per-step question diversity and baseline
   accuracy) and ``report.html``, all of the above in one self-contained page
   with every step's questions (:mod:`soar.loops.report_html`).
@@ -70,8 +77,10 @@ def write_report(paths: list[str | Path], out: str | Path, html: bool = False) -
         metrics = [(d, _metrics(d)) for d in runs]
         written.append(_teacher_rewards(metrics, out / "teacher_rewards.png"))
         written.append(_acceptance(metrics, out / "acceptance.png"))
+        written.append(_learning_table(metrics, out / "learning.md"))
         if any(r.question_kinds for _, records in metrics for r in records):
             written.append(_kinds(metrics, out / "question_kinds.png"))
+            written.append(_learning_plot(metrics, out / "learning.png"))
         if html:
             written.append(_run_curves(metrics, out / "run_curves.png"))
     if evals:
@@ -300,6 +309,50 @@ def _kinds(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
         ax.set_title(f"{run.name}: what the teacher writes, by kind (dashed: promotions)", fontsize=10)
         _outer_steps_axis(ax)
         ax.legend(fontsize=7, loc="upper left", ncol=len(kinds))
+    return _save(fig, path)
+
+
+LEARNING_WINDOW = 20
+
+
+def _learning_table(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
+    """``learning.md``: :func:`soar.analysis.learning.render` over every run that has steps."""
+    from soar.analysis.learning import render, summarize
+
+    runs = [(run, records) for run, records in runs if records]
+    window = min([LEARNING_WINDOW, *(max(1, len(records) // 2) for _, records in runs)])
+    table = render([summarize(run.name, records, window) for run, records in runs], window) if runs else ""
+    path.write_text(f"# Did the teacher learn? First {window} steps against the last {window}\n\n{table}\n",
+                    encoding="utf-8")
+    return path
+
+
+def _rolling(values: list[float], window: int = 10) -> list[float]:
+    return [sum(values[max(0, i - window + 1):i + 1]) / len(values[max(0, i - window + 1):i + 1])
+            for i in range(len(values))]
+
+
+def _learning_plot(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
+    """All runs on shared axes (10-step rolling means): reward, the hardest kind's share, right answers."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    kinds = sorted({k for _, records in runs for r in records for k in r.kind_counts()} - {"other"})
+    hardest = kinds[-1] if kinds else None
+    for i, (run, records) in enumerate(runs):
+        records = [r for r in records if r.question_kinds]
+        steps, color = [r.step for r in records], f"C{i}"
+        counts = [max(1, sum(r.kind_counts().values())) for r in records]
+        series = [[r.mean_reward for r in records],
+                  [r.kind_counts().get(hardest, 0) / n for r, n in zip(records, counts)],
+                  [r.right_share() or 0.0 for r in records]]
+        for ax, values in zip(axes, series):
+            ax.plot(steps, _rolling(values), "-", lw=2, color=color, label=run.name)
+    titles = ["mean teacher reward (10-step rolling mean)", f"share of {hardest} questions", "share of right answers"]
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=9)
+        _outer_steps_axis(ax)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     return _save(fig, path)
 
 

@@ -309,17 +309,17 @@ def world_content(cfg: SoarConfig, datasets: list[list[Any]]) -> dict[str, Any]:
     answers are right (``StepRecord.question_kinds`` / ``answers_right``); empty elsewhere."""
     if cfg.model.prompts != "world":
         return {}
-    from collections import Counter
+    from soar.world.family import content
 
-    from soar.world.family import kind_of, solve
-
-    return {"question_kinds": [dict(sorted(Counter(kind_of(p.question) for p in d).items())) for d in datasets],
-            "answers_right": [sum(str(solve(p.question)) == p.answer.strip() for p in d) for d in datasets]}
+    held = [content((p.question, p.answer) for p in d) for d in datasets]
+    return {"question_kinds": [kinds for kinds, _ in held], "answers_right": [right for _, right in held]}
 
 
 def _line(record: StepRecord) -> str:
     rewards = " ".join(f"{x:+.3f}" for x in record.rewards)
     kinds = " ".join(f"{kind} {count}" for kind, count in sorted(record.kind_counts().items()))
+    right = record.right_share()
+    kinds += f"  right {right:.0%}" if right is not None else ""
     flag = f"  PROMOTED dataset {record.promoted_dataset} -> stage {record.stage}" if record.promoted else ""
     if record.teacher_skipped or record.student_skipped_steps:
         flag += ("  NON-FINITE: teacher update dropped" if record.teacher_skipped else "  NON-FINITE:") + (

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from soar.types import Problem
@@ -90,6 +91,15 @@ def solve(question: str) -> int | None:
     """The true answer of a world question (``a+b`` in plain digits), else ``None``."""
     match = _SUM.match(question.strip())
     return int(match.group(1)) + int(match.group(2)) if match else None
+
+
+def content(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, int], int]:
+    """What a dataset of (question, answer) pairs holds: how many questions of each kind (sorted by kind), and
+    how many answers are the question's true answer."""
+    pairs = list(pairs)
+    kinds = Counter(kind_of(question) for question, _ in pairs)
+    right = sum(solve(question) is not None and answer.strip() == str(solve(question)) for question, answer in pairs)
+    return dict(sorted(kinds.items())), right
 
 
 def kind_of(question: str) -> str:
