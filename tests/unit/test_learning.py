@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from soar.analysis.learning import kind_shares, render, summarize, window_stats
+from soar.analysis.learning import kind_shares, paired, render, render_paired, summarize, window_stats
 from soar.types import StepRecord
 
 
@@ -59,7 +59,8 @@ def test_report_reads_a_run_against_its_frozen_control(tmp_path):
     for name, slope, right in (("learning", 0.01, 3), ("frozen", 0.0, 4)):
         run = tmp_path / name
         run.mkdir()
-        (run / "config.yaml").write_text(to_yaml(load_config("world")))
+        lr = "0" if name == "frozen" else "3e-4"
+        (run / "config.yaml").write_text(to_yaml(load_config("world", overrides={"teacher.lr": lr})))
         records = [_record(i, 0.05 + slope * i, [{"t1": 2, "t3": 2}], right=[right]) for i in range(8)]
         (run / "metrics.jsonl").write_text("".join(json.dumps(r.to_dict()) + "\n" for r in records))
     written = write_report([tmp_path / "learning", tmp_path / "frozen"], tmp_path / "report")
@@ -69,3 +70,16 @@ def test_report_reads_a_run_against_its_frozen_control(tmp_path):
     assert "| learning | 8 | 0 | +0.065 ± 0.006 | +0.105 ± 0.006 | +0.040 ± 0.009 |" in table
     assert "| frozen | 8 | 0 | +0.050 ± 0.000 | +0.050 ± 0.000 | +0.000 ± 0.000 | 0.0 |" in table
     assert "0.75 → 0.75 |" in table and "1.00 → 1.00 |" in table and "other share" not in table
+    # paired with the frozen run of the same seeds: differences 0.00, 0.01, ..., 0.07
+    assert "| learning | frozen | 8 | +0.035 ± 0.009 | +0.015 ± 0.006 | +0.055 ± 0.006 | +0.040 ± 0.009 |" in table
+
+
+def test_paired_differences_follow_the_common_steps():
+    run = [_record(i, 0.1 + 0.01 * i) for i in range(6)]
+    control = [_record(i, 0.1) for i in range(2, 8)]
+    stats = paired("run", run, "control", control, 2)
+    assert stats.steps == 4 and stats.overall == pytest.approx(0.035)
+    assert stats.windows.first == pytest.approx(0.025) and stats.windows.last == pytest.approx(0.045)
+    assert "| run | control | 4 | +0.035 ± 0.006 |" in render_paired([stats], 2)
+    with pytest.raises(ValueError, match="no step in common"):
+        paired("run", run[:1], "control", control, 2)

@@ -7,6 +7,10 @@ A teacher that learns shows a positive difference; a frozen teacher (``teacher.l
 control for everything else that changes along a run (promotions move the baseline; the reward questions are
 redrawn each step).  The share of each question kind (the designed world's tiers) over the same windows shows
 what the teacher's datasets drifted toward.
+
+Against a control of the same seeds, the per-step difference of mean rewards (run minus control, step by step)
+removes what the two share: the reward questions, the students' seeds, and with them most of a step's noise.
+:func:`paired` gives that difference over all common steps and over the first and last windows.
 """
 
 from __future__ import annotations
@@ -110,4 +114,36 @@ def render(summaries: Sequence[RunSummary], window: int) -> str:
         lines.append(f"| {s.name} | {s.steps} | {s.promotions} | {r.first:+.3f} ± {r.first_se:.3f} | "
                      f"{r.last:+.3f} ± {r.last_se:.3f} | {r.delta:+.3f} ± {r.se:.3f} | {r.z:.1f} | {shares}"
                      f"{s.seconds_per_step:.1f} |")
+    return "\n".join(lines)
+
+
+@dataclass
+class PairedStats:
+    name: str
+    control: str
+    steps: int
+    overall: float
+    overall_se: float
+    windows: WindowStats
+
+
+def paired(name: str, records: Sequence[StepRecord], control: str, control_records: Sequence[StepRecord],
+           window: int) -> PairedStats:
+    """The per-step difference of mean rewards, ``records`` minus ``control_records``, over their common steps."""
+    by_step = {r.step: r.mean_reward for r in control_records}
+    diffs = [r.mean_reward - by_step[r.step] for r in records if r.step in by_step]
+    if not diffs:
+        raise ValueError(f"{name} and {control} have no step in common")
+    return PairedStats(name, control, len(diffs), *mean_se(diffs), window_stats(diffs, min(window, len(diffs))))
+
+
+def render_paired(rows: Sequence[PairedStats], window: int) -> str:
+    """A Markdown table of :func:`paired` rows."""
+    lines = [f"| run | control | common steps | Δ over control, all steps | first {window} | last {window} | "
+             "change ± SE | z |", "|---|---|---|---|---|---|---|---|"]
+    for p in rows:
+        w = p.windows
+        lines.append(f"| {p.name} | {p.control} | {p.steps} | {p.overall:+.3f} ± {p.overall_se:.3f} | "
+                     f"{w.first:+.3f} ± {w.first_se:.3f} | {w.last:+.3f} ± {w.last_se:.3f} | "
+                     f"{w.delta:+.3f} ± {w.se:.3f} | {w.z:.1f} |")
     return "\n".join(lines)

@@ -16,8 +16,8 @@ Writes into the output folder:
 * ``acceptance.png``: per run, the teacher's acceptance rate over outer steps;
 * ``learning.md``: per run, the mean reward of its first and last 20 steps (fewer in a run shorter than 40),
   the difference in standard errors, its promotions and, for the designed world, the share of each question
-  kind and of right answers over the same windows (:mod:`soar.analysis.learning`): give a run and its
-  frozen-teacher control (``teacher.lr 0``, same seeds) to read one against the other;
+  kind and of right answers over the same windows (:mod:`soar.analysis.learning`); and each run against a
+  frozen-teacher run given with it (``teacher.lr 0``, same ``compute.seed`` and hard set), step by step;
 * ``question_kinds.png`` and ``learning.png`` (runs that record question kinds, the designed world): the
   share of each kind per step, stacked; and all runs on one set of axes, as 10-step rolling means, the
   reward, the share of the last kind in sort order (the world's hardest tier) and of right answers;
@@ -316,15 +316,36 @@ LEARNING_WINDOW = 20
 
 
 def _learning_table(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
-    """``learning.md``: :func:`soar.analysis.learning.render` over every run that has steps."""
-    from soar.analysis.learning import render, summarize
+    """``learning.md``: :func:`soar.analysis.learning.render` over every run that has steps; then each run
+    against the frozen-teacher runs (``teacher.lr 0``) of the same ``compute.seed`` and hard set, step by step
+    (:func:`soar.analysis.learning.paired`)."""
+    from soar.analysis.learning import paired, render, render_paired, summarize
 
     runs = [(run, records) for run, records in runs if records]
     window = min([LEARNING_WINDOW, *(max(1, len(records) // 2) for _, records in runs)])
-    table = render([summarize(run.name, records, window) for run, records in runs], window) if runs else ""
-    path.write_text(f"# Did the teacher learn? First {window} steps against the last {window}\n\n{table}\n",
-                    encoding="utf-8")
+    text = f"# Did the teacher learn? First {window} steps against the last {window}\n\n"
+    text += render([summarize(run.name, records, window) for run, records in runs], window) if runs else ""
+    seeds = {run: _seeds(run) for run, _ in runs}
+    rows = [paired(run.name, records, control.name, control_records, window)
+            for run, records in runs for control, control_records in runs
+            if seeds[run] and seeds[control] and seeds[control][0] == 0 and seeds[run][0] != 0
+            and seeds[run][1:] == seeds[control][1:]]
+    if rows:
+        text += ("\n\n## Against the frozen teacher of the same seeds (per-step differences of the mean reward)\n\n"
+                 + render_paired(rows, window))
+    path.write_text(text + "\n", encoding="utf-8")
     return path
+
+
+def _seeds(run: Path) -> tuple[float, int, str] | None:
+    """``(teacher.lr, compute.seed, data.source)`` of a run, or None when its config does not load."""
+    from soar.config import load_config
+
+    try:
+        cfg = load_config(file=run / "config.yaml")
+    except SoarError:
+        return None
+    return cfg.teacher.lr, cfg.compute.seed, cfg.data.source
 
 
 def _rolling(values: list[float], window: int = 10) -> list[float]:

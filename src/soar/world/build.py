@@ -13,8 +13,9 @@ The world's text needs ~100 characters and 5 tags (``<question>``, ``</question>
 
 Deterministic: the same :class:`~soar.world.family.WorldSpec` gives the same weights on one machine.  The texts
 come from ``random.Random(spec.seed)`` and the initialisation from ``torch.manual_seed``.  The build runs on one
-thread whatever the core count, and records the thread count, torch version, loss and time in ``world.json``.  Machines with other matmul kernels (AVX2 vs AVX-512) may round differently,
-so a hard set is filtered for the model built on the machine that uses it (``soar filter``, as for any model).
+thread whatever the core count, and records the thread count, torch version, loss and time in ``world.json``.
+Machines with other matmul kernels (AVX2 vs AVX-512) may round differently, so a hard set is filtered for the
+model built on the machine that uses it (``soar filter``, as for any model).
 """
 
 from __future__ import annotations
