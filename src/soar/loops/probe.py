@@ -147,18 +147,23 @@ def control_datasets(hard_train: Sequence[Problem], reward_ids: set[str], steppi
 
 def tier_datasets(tiers: Sequence[str], exclude: set[str], n: int, count: int, seed: int
                   ) -> dict[str, list[list[Problem]]]:
-    """``count`` datasets of ``n`` fresh problems of each world tier, true answers, no question of ``exclude``."""
-    from soar.world.family import make_question
+    """``count`` datasets of ``n`` fresh problems of each world tier, true answers, no question of ``exclude``;
+    distinct across datasets while the tier has enough problems (t1 has 100), then wrapping around as the
+    oracle's do."""
+    from soar.world.family import distinct_questions, kind_of, make_question
 
     out: dict[str, list[list[Problem]]] = {}
     for tier in tiers:
         rng, seen, problems = random.Random(derive_seed(seed, "probe_tier", tier)), set(exclude), []
-        while len(problems) < n * count:
+        available = distinct_questions(tier) - sum(kind_of(q) == tier for q in exclude)
+        while len(problems) < min(n * count, available):
             question, answer = make_question(tier, rng)
             if question not in seen:
                 seen.add(question)
                 problems.append(Problem(question, str(answer), f"{tier}-{len(problems)}", {"control": tier}))
-        out[tier] = [problems[d * n:(d + 1) * n] for d in range(count)]
+        if not problems:
+            raise ConfigError(f"world tier {tier} has no problem outside the hard set for the probe")
+        out[tier] = [[problems[(d * n + i) % len(problems)] for i in range(n)] for d in range(count)]
     return out
 
 
