@@ -245,8 +245,9 @@ class DataConfig:
     """A file (``.jsonl``, ``.json``, ``.csv``, ``.parquet``), ``hf:<name>`` for a Hugging
     Face dataset, ``olympiadbench:<file>`` (OlympiadBench's released format), ``champ``, ``arithmetic`` or
     ``arithmetic-hard`` (bundled, offline), ``world`` (the designed world's problems) or ``world-hard`` (the
-    fail@k set of the world model, made by ``soar filter`` into ``~/.cache/soar/world-hard`` on first use).  ``soar filter``
-    reads it as the pool; ``soar train`` / ``evaluate`` as the hard set (``soar filter``'s ``hard.jsonl``)."""
+    fail@k set of the world model, made by ``soar filter`` into ``~/.cache/soar/world-hard`` on first use).
+    ``soar filter`` reads it as the pool; ``soar train`` / ``evaluate`` as the hard set (``soar filter``'s
+    ``hard.jsonl``)."""
     hf_split: str = "test"
     """Split of a Hugging Face dataset (``hf:`` sources)."""
     hf_config: str | None = None
