@@ -56,7 +56,10 @@ class RunSummary:
 
 
 def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (0 for one value)."""
+    """Mean and standard error of the mean (sample SD over sqrt(count); 0 for one value).  ``soar probe``'s
+    control table uses it too."""
+    if not values:
+        raise ValueError("no values")
     mean = sum(values) / len(values)
     if len(values) < 2:
         return mean, 0.0

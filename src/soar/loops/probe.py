@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from soar.algo.seeds import derive_seed
+from soar.analysis.learning import mean_se
 from soar.config import SoarConfig, to_yaml
 from soar.errors import ConfigError
 from soar.types import Problem, StudentJob
@@ -76,17 +77,6 @@ class ControlRow:
     """delta / sqrt(se^2 + se_junk^2) (``inf`` when both SEs are 0 and delta is not)."""
     separates: bool | None = None
     """Above junk by more than two standard errors of the difference."""
-
-
-def mean_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (sample SD over sqrt(count))."""
-    if not values:
-        raise ValueError("no values")
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(var / len(values))
 
 
 def kind_order(tiers: Sequence[str] = ()) -> list[str]:

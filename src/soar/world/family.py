@@ -96,9 +96,12 @@ def solve(question: str) -> int | None:
 def content(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, int], int]:
     """What a dataset of (question, answer) pairs holds: how many questions of each kind (sorted by kind), and
     how many answers are the question's true answer."""
-    pairs = list(pairs)
-    kinds = Counter(kind_of(question) for question, _ in pairs)
-    right = sum(solve(question) is not None and answer.strip() == str(solve(question)) for question, answer in pairs)
+    kinds: Counter[str] = Counter()
+    right = 0
+    for question, answer in pairs:
+        kinds[kind_of(question)] += 1
+        truth = solve(question)
+        right += truth is not None and answer.strip() == str(truth)
     return dict(sorted(kinds.items())), right
 
 
