@@ -17,7 +17,7 @@ from typing import Any
 
 from soar.data.prompts import student_prompt
 from soar.engines.generation import Generator, SamplingParams
-from soar.math.verify import PAPER_CORRECT, Verifier
+from soar.math.verify import Verifier, full_marks
 from soar.types import Problem
 
 
@@ -45,7 +45,7 @@ def _score(generator: Generator, tokenizer: Any, problems: list[Problem], verifi
     flat = [text for group in replies for text in group]
     golds = [p.answer for p, group in zip(problems, replies) for _ in group]
     rewards = verifier.math_rewards(flat, golds, require_boxed=require_boxed, kind=kind, numeric=numeric)
-    full = 1.0 if kind == "binary" else PAPER_CORRECT
+    full = full_marks(kind)
     correct, at = [], 0
     for group in replies:
         correct.append(sum(r == full for r in rewards[at:at + len(group)]))

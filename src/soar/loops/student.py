@@ -53,7 +53,7 @@ from soar.data.prompts import student_prompt
 from soar.engines.base import SamplingParams
 from soar.engines.evaluation import greedy_accuracy, sampled_correct
 from soar.engines.trainer import PolicyTrainer, Rollouts
-from soar.math.verify import PAPER_CORRECT, Verifier
+from soar.math.verify import Verifier, full_marks
 from soar.types import Problem, StudentJob, StudentPool, StudentResult
 
 __all__ = ["BatchedLoRAWorker", "SequentialWorker", "StudentJob", "StudentPool", "StudentResult", "StudentWorker",
@@ -286,7 +286,7 @@ class BatchedLoRAWorker:
                                                                               greedy=True), students=owners)
         rewards = self.verifier.math_rewards([g[0].text for g in groups], [p.answer for qs in questions for p in qs],
                                              **self.cfg.reward.scoring())
-        full = 1.0 if self.cfg.reward.kind == "binary" else PAPER_CORRECT
+        full = full_marks(self.cfg.reward.kind)
         seconds = (time.perf_counter() - started) / len(jobs)
         results, at = [], 0
         for job, qs in zip(jobs, questions):

@@ -59,8 +59,8 @@ def measure_gap(cfg: SoarConfig, per_tier: int = 200, samples: int = 8, teacher_
     from soar.engines.generation import build_generator
     from soar.engines.models import load_model
     from soar.loops.teacher import sample_teacher
-    from soar.math.verify import Verifier
-    from soar.world.family import TIERS, kind_of, make_question, solve
+    from soar.math.verify import Verifier, full_marks
+    from soar.world.family import TIERS, is_right, kind_of, make_question
     from soar.types import Problem
 
     model, tokenizer = load_model(cfg.model)
@@ -85,15 +85,14 @@ def measure_gap(cfg: SoarConfig, per_tier: int = 200, samples: int = 8, teacher_
                                                               max_new_tokens=s.max_new_tokens,
                                                               seed=derive_seed(cfg.compute.seed, "world_gap_s", tier)),
                                       **scoring)
-            full = 1.0 if cfg.reward.kind == "binary" else 120.0
+            full = full_marks(cfg.reward.kind)
             rows[tier] = {"teacher_greedy": sum(r == full for r in teacher) / per_tier,
                           "student_greedy": greedy.accuracy, "student_sampled": sampled.accuracy,
                           "student_never": sum(c == 0 for c in sampled.correct) / per_tier}
         own = sample_teacher(generator, tokenizer, cfg.teacher, teacher_pairs, derive_seed(cfg.compute.seed,
                              "world_gap_teacher"), verifier.parseable_many)
     kinds = Counter(kind_of(r.pair.question) for r in own.rollouts)
-    right = Counter(kind_of(r.pair.question) for r in own.rollouts
-                    if solve(r.pair.question) is not None and str(solve(r.pair.question)) == r.pair.answer.strip())
+    right = Counter(kind_of(r.pair.question) for r in own.rollouts if is_right(r.pair.question, r.pair.answer))
     teacher = {"pairs": len(own.rollouts), "acceptance": own.acceptance_rate,
                "share": {k: kinds[k] / len(own.rollouts) for k in sorted(kinds)},
                "right": {k: right[k] / kinds[k] for k in sorted(kinds)}}

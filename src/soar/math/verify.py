@@ -55,6 +55,12 @@ from soar.math.pool import KillablePool
 RewardKind = Literal["paper", "binary"]
 PAPER_CORRECT, PAPER_CONTAINS_GOLD, PAPER_WRONG, PAPER_NO_BOXED = 120.0, 20.0, 10.0, 0.0
 
+
+def full_marks(kind: str) -> float:
+    """The reward of a correct answer under ``reward.kind`` (what "solved" means in every accuracy)."""
+    return 1.0 if kind == "binary" else PAPER_CORRECT
+
+
 # Math-Verify's own (signal-based) timeouts, used inside workers; the pool's
 # hard timeout sits above them for inputs that ignore signals.
 _SOFT_TIMEOUT_S = 3
@@ -139,7 +145,7 @@ def integer_reward(completion: str, gold: str, kind: str) -> float | None:
     if boxed is None or not _INTEGER.match(boxed.strip()):
         return None
     if int(boxed.strip()) == int(gold):
-        return 1.0 if kind == "binary" else PAPER_CORRECT
+        return full_marks(kind)
     if kind == "binary":
         return 0.0
     return PAPER_CONTAINS_GOLD if gold in _squash(boxed) else PAPER_WRONG
@@ -147,7 +153,7 @@ def integer_reward(completion: str, gold: str, kind: str) -> float | None:
 
 def op_reward(completion: str, gold: str, require_boxed: bool, kind: str, numeric: bool = False) -> float:
     """The B.3 reward of one completion (in-process); see the module docstring."""
-    correct_value = 1.0 if kind == "binary" else PAPER_CORRECT
+    correct_value = full_marks(kind)
     boxed = last_boxed(completion)
     if boxed is not None:
         if _matches(_parse(gold), _parse(boxed), numeric):

@@ -93,6 +93,12 @@ def solve(question: str) -> int | None:
     return int(match.group(1)) + int(match.group(2)) if match else None
 
 
+def is_right(question: str, answer: str) -> bool:
+    """Whether ``answer`` is the true answer of the world question ``question`` (False for any other question)."""
+    truth = solve(question)
+    return truth is not None and answer.strip() == str(truth)
+
+
 def content(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, int], int]:
     """What a dataset of (question, answer) pairs holds: how many questions of each kind (sorted by kind), and
     how many answers are the question's true answer."""
@@ -100,8 +106,7 @@ def content(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, int], int]:
     right = 0
     for question, answer in pairs:
         kinds[kind_of(question)] += 1
-        truth = solve(question)
-        right += truth is not None and answer.strip() == str(truth)
+        right += is_right(question, answer)
     return dict(sorted(kinds.items())), right
 
 
