@@ -45,6 +45,7 @@ def test_reward_rises_well_above_chance(tokenizer, mode):
     prompt_ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
 
     before = _mean_reward(generator, prompts, allowed, new_tokens, seed=123)
+    kls = []
     for step in range(steps):
         groups = generator.generate(prompts, group, SamplingParams(max_new_tokens=new_tokens, seed=step))
         rewards = [[_reward(c.token_ids, allowed, new_tokens) for c in g] for g in groups]
@@ -56,9 +57,12 @@ def test_reward_rises_well_above_chance(tokenizer, mode):
         )
         stats = trainer.step(rollouts)
         assert stats["tokens"] > 0
+        kls.append(stats["kl"])
     after = _mean_reward(generator, prompts, allowed, new_tokens, seed=123)
     assert 0.1 < before < 0.45, before  # near chance (0.25) before training
     assert after > before + 0.3 and after > 0.6, (before, after)
+    # beta 0.001 (Table 3) weighs the KL of whole replies: zero at the reference, above zero once the policy moved
+    assert kls[0] == 0.0 and min(kls[-5:]) > 0.01, kls
 
 
 def test_snapshot_restore_resets_the_student(tokenizer):

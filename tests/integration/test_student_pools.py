@@ -182,3 +182,71 @@ def test_a_killed_ray_worker_is_replaced_and_its_batch_runs_again(ray_cluster, i
         assert _summary(results) == _summary(first)
     finally:
         pool.close()
+
+
+def _full_copies(value, parameters):
+    """How many full copies of the model's weights ``value`` holds (dicts of tensors of at least half the model)."""
+    import torch
+
+    from soar.types import StudentResult
+
+    if isinstance(value, dict):
+        tensors = [v for v in value.values() if isinstance(v, torch.Tensor)]
+        if tensors and sum(t.numel() for t in tensors) >= parameters / 2:
+            return 1
+        return sum(_full_copies(v, parameters) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_full_copies(v, parameters) for v in value)
+    assert value is None or isinstance(value, (StudentResult, int, float, str)), type(value)
+    return 0
+
+
+def test_ray_workers_keep_their_students_and_the_driver_gets_one_copy_per_promotion(ray_cluster, model_dir, tmp_path,
+                                                                                    monkeypatch):
+    """Issue 26: 8 datasets x 4 full fine-tuned students on 2 workers.  No student's weights reach the driver in
+    the student phase; the promotion brings exactly one copy (which the checkpoint and promoted/ reuse); a worker
+    never holds a student the promotion rule can no longer choose, and after the step only the one candidate."""
+    from soar.algo.promotion import PromotionCandidates, PromotionState, decide_promotion, grounded_rewards
+    from soar.data.load import load_hard_set
+    from soar.distributed.pool import RayStudentPool
+    from soar.engines.models import load_model
+
+    cfg = _cfg(model_dir, tmp_path, **{"compute.workers": 2, "compute.threads": 1, "inner.repeats": 4})
+    parameters = sum(p.numel() for p in load_model(cfg.model)[0].parameters())
+    questions = [p.to_dict() for p in load_hard_set(cfg.data).train][:4]
+    jobs = [StudentJob(f"k{k}-j{j}", 0, [{"question": f"What is {k} + {j}?", "answer": str(k + j), "id": f"s{k}{j}",
+                                          "metadata": {}}], questions, 10 * k + j, 1, k, j)
+            for k in range(8) for j in range(4)]
+    received = []
+    real_get = ray_cluster.get
+    monkeypatch.setattr(ray_cluster, "get", lambda *a, **k: (lambda out: received.append(_full_copies(out, parameters))
+                                                                 or out)(real_get(*a, **k)))
+    pool = RayStudentPool(cfg)
+    try:
+        base = pool.baseline_accuracy(questions).accuracy
+        replica, dropped, index = PromotionCandidates(4), set(), {job.job_id: job for job in jobs}
+        checks = []
+
+        def after_each(result):  # the driver's drops are sent before this; each worker runs its calls in order
+            job = index[result.job_id]
+            dropped.update(replica.add(job.dataset_index, job.student_index, result.accuracy - base))
+            held = [tuple(key) for a in pool.actors for key in real_get(a.kept_keys.remote())]
+            checks.append(len(held))
+            assert not dropped & set(held), (sorted(dropped & set(held)), result.job_id)
+
+        results = pool.run(jobs, base, progress=after_each)
+        assert len(results) == len(checks) == 32 and sum(received) == 0  # results travel without weights
+        held = [tuple(key) for a in pool.actors for key in real_get(a.kept_keys.remote())]
+        assert held == [replica.best], (held, replica.best)
+        per_student, _ = grounded_rewards([[r.accuracy for r in results[k * 4:k * 4 + 4]] for k in range(8)], base)
+        decision, _ = decide_promotion(PromotionState(), per_student, -1.0, 1, True)
+        assert (decision.dataset, decision.student) == replica.best
+        pool.promote(jobs[decision.dataset * 4 + decision.student])
+        assert sum(received) == 1  # the promoted student, once
+        state, weights = pool.state_dict(), pool.baseline_weights()  # what the checkpoint and promoted/ write
+        assert state["version"] == 1 and _full_copies(state, parameters) == 1 and weights is state["weights"]
+        assert sum(received) == 1
+        assert all(not real_get(a.kept_keys.remote()) for a in pool.actors)
+        assert max(pool.peak_kept()) <= 4 * 2 + 1  # students of the datasets still open on 2 workers, and the best
+    finally:
+        pool.close()

@@ -112,3 +112,32 @@ def test_kl_is_zero_at_reference_and_positive_elsewhere():
     loss, _ = rloo_loss(token_logprobs(x @ W1, y).double(), logp, mask, adv, kl_coef=1.0)
     loss.backward()
     assert torch.allclose(W1.grad, torch.zeros_like(W1.grad), atol=1e-12)
+
+
+@pytest.mark.parametrize("norm", ["sequence", "token"])
+def test_kl_and_policy_keep_one_scale_whatever_the_reply_length(norm):
+    """beta weighs the KL against the policy term the same way for replies of 4 and of 40 tokens (issue 26: the
+    KL was once averaged over tokens while the policy term was summed, so beta acted as ~beta / T)."""
+    torch.manual_seed(0)
+    base_logp, ref = -torch.rand(3, 4, dtype=torch.float64) - 0.1, -torch.rand(3, 4, dtype=torch.float64) - 0.1
+    adv = torch.tensor([1.0, -0.5, -0.5], dtype=torch.float64)
+    ratios = []
+    for tiles in (1, 10):  # the same replies, each token repeated: 4 and 40 generated tokens
+        parts = []
+        for kl_coef, advantages in ((0.0, adv), (0.001, torch.zeros(3, dtype=torch.float64))):
+            logp = base_logp.repeat(1, tiles).requires_grad_(True)
+            mask = torch.ones_like(logp)
+            rloo_loss(logp, ref.repeat(1, tiles), mask, advantages, kl_coef=kl_coef, normalisation=norm)[0].backward()
+            parts.append(logp.grad.norm().item())
+        ratios.append(parts[1] / parts[0])  # |grad KL term| / |grad policy term|
+    assert ratios[0] > 0
+    assert ratios[1] == pytest.approx(ratios[0], rel=1e-9)
+
+
+def test_reported_kl_is_that_of_a_whole_reply():
+    logp = torch.full((2, 5), -1.0, dtype=torch.float64)
+    ref = torch.full((2, 5), -1.5, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.float64)
+    _, stats = rloo_loss(logp, ref, mask, torch.zeros(2, dtype=torch.float64), kl_coef=0.001)
+    per_token = math.exp(-0.5) + 0.5 - 1.0
+    assert stats.kl == pytest.approx((3 * per_token + 5 * per_token) / 2)

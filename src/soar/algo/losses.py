@@ -7,9 +7,9 @@ only (prompt, padding and forced template tokens are 0), and one RLOO
 advantage per sequence:
 
     pg_i  = -A_i * sum_t mask_it * logp_it
-    kl_i  =  sum_t mask_it * k3_it / sum_t mask_it
+    kl_i  =  sum_t mask_it * k3_it
     k3_it =  exp(ref_it - logp_it) - (ref_it - logp_it) - 1
-    loss  =  mean_i pg_i / norm  +  beta * mean_i kl_i
+    loss  =  mean_i (pg_i + beta * kl_i) / norm
 
 Normalisation (``norm``), a choice the paper does not state:
 - ``"sequence"`` (default): norm = 1, so the gradient is exactly the RLOO
@@ -20,8 +20,16 @@ Normalisation (``norm``), a choice the paper does not state:
   of the same direction within a batch).
 
 KL: the "k3" estimator (Schulman, 2020), non-negative per token, unbiased for
-KL(pi || ref) under samples from pi, and exactly zero where pi = ref; averaged
-over each sequence's generated tokens, with coefficient beta (Table 3: 0.001).
+KL(pi || ref) under samples from pi, and exactly zero where pi = ref, with
+coefficient beta (Table 3: 0.001).  It is summed over each reply's generated
+tokens and divided by the same ``norm`` as the policy term, so the two keep one
+scale whatever the reply length: beta weighs the KL of a whole reply against
+its summed log-probability, as in TRL's RLOO (``kl.sum(1)`` subtracted from the
+score) and verl (the KL loss aggregated as the policy loss is).  An earlier
+version averaged the KL over tokens while summing the policy term, which made
+beta act as ~beta / T for replies of T tokens (issue 26: the paper's 0.001
+anchored nothing; docs/world.md measured a teacher's answers decaying).
+``LossStats.kl`` is the mean KL of a whole reply (before ``norm`` and beta).
 """
 
 from __future__ import annotations
@@ -75,16 +83,17 @@ def rloo_loss(
     mask = mask.to(logprobs.dtype)
     lengths = mask.sum(dim=1)
     seq_logprob = (logprobs * mask).sum(dim=1)
-    policy = -(advantages.to(logprobs.dtype) * seq_logprob)
     if normalisation == "token":
-        policy = policy / lengths.mean().clamp(min=1.0)
-    elif normalisation != "sequence":
+        norm = lengths.mean().clamp(min=1.0)
+    elif normalisation == "sequence":
+        norm = torch.ones((), dtype=logprobs.dtype, device=logprobs.device)
+    else:
         raise ValueError(f"unknown normalisation {normalisation!r}")
-    policy_loss = policy.mean()
+    policy_loss = (-(advantages.to(logprobs.dtype) * seq_logprob) / norm).mean()
     if ref_logprobs is not None and kl_coef:
-        kl = ((kl_k3(logprobs, ref_logprobs.detach()) * mask).sum(dim=1) / lengths.clamp(min=1.0)).mean()
+        kl = (kl_k3(logprobs, ref_logprobs.detach()) * mask).sum(dim=1).mean()  # per reply, summed over tokens
     else:
         kl = torch.zeros((), dtype=logprobs.dtype, device=logprobs.device)
-    loss = policy_loss + kl_coef * kl
+    loss = policy_loss + kl_coef * kl / norm
     stats = LossStats(float(loss.detach()), float(policy_loss.detach()), float(kl.detach()), int(mask.sum()))
     return loss, stats

@@ -7,11 +7,19 @@ runs them one after another, the Ray pool spreads them over warm workers.
 Given the same batches, a worker's results depend only on the baseline and
 the jobs, so both pools return the same results for the same seeds.
 
-Promotion: workers return every student's trainable weights with its result;
-the pool keeps those that :class:`~soar.algo.promotion.PromotionCandidates`
-says the rule may still choose (at most r + 1 per batch in flight) and, on
-``promote``, sends the chosen weights to every worker (``adopt``) before the
-next job, then scores the new baseline again on Q_R (the re-check).
+Promotion: a worker trains students and keeps each one's trainable weights
+while :class:`~soar.algo.promotion.PromotionCandidates` says the rule may
+still choose it; results travel without weights.  In this process the pool
+keeps them (at most r + 1 per batch in flight).  On Ray every worker keeps its
+own students' weights and the driver tells it which to drop, so no student's
+weights reach the driver during the student phase.  On ``promote`` only the
+chosen student's weights travel: once from its worker into Ray's object store,
+from there to every other worker (``adopt``), and once to the driver, which
+keeps them as the baseline for the checkpoint and for replacement workers.
+Then the new baseline is scored again on Q_R (the re-check).  Driver memory
+is thus one student's weights plus the baseline, whatever the fan-out (issue
+26: returning every student's weights cost ~12.9 GB per 3B student, ~411 GB
+per outer step of ``paper-math``).
 
 Ray (``compute.pool: ray``; why Ray: warm actors that keep a model loaded,
 fractional GPUs, one API from a laptop to a cluster): ``compute.workers``
@@ -19,7 +27,12 @@ actors, each with ``compute.worker_cpus`` CPUs and ``compute.worker_gpus``
 GPUs (fractions allowed), loads the student model once and keeps it.  A
 worker that dies (``RayActorError``: killed, out of memory, node lost) is
 replaced by a new one built from the current baseline, and its batch runs
-again; other workers' results are kept.  Each worker has its own Math-Verify
+again; other workers' results are kept.  A chosen student whose worker died
+after training it is trained again, with its batch, on the replacement (same
+batch, same seeds: the same student on the same hardware; the re-check
+records any difference).  Replacements for the same work are bounded by
+``compute.worker_retries``; past them the run stops with one line naming the
+worker and its last error.  Each worker has its own Math-Verify
 process pool with its hard timeouts.  ``compute.ray_address`` joins an
 existing cluster (``ray start --head`` on one machine, ``ray start --address``
 on the others); empty starts a local one.
@@ -44,19 +57,24 @@ def batches(jobs: list[StudentJob], size: int) -> list[list[StudentJob]]:
 
 
 class _Keeper:
-    """The weights of the trained students the promotion rule may still choose."""
+    """What the pool keeps of each trained student the promotion rule may still choose: its weights (in this
+    process) or where they are (on Ray: the worker that holds them)."""
 
     def __init__(self, repeats: int, baseline_accuracy: float) -> None:
         self.candidates = PromotionCandidates(repeats)
         self.baseline_accuracy = baseline_accuracy
-        self.kept: dict[tuple[int, int], tuple[str, dict[str, Any]]] = {}
+        self.kept: dict[tuple[int, int], tuple[str, Any]] = {}
 
-    def add(self, job: StudentJob, result: StudentResult, weights: dict[str, Any]) -> None:
-        self.kept[(job.dataset_index, job.student_index)] = (job.job_id, weights)
+    def add(self, job: StudentJob, result: StudentResult, value: Any) -> list[tuple[tuple[int, int], Any]]:
+        """Keep ``value`` for ``job``; returns the ``(key, value)`` of the students that can no longer be chosen."""
+        self.kept[(job.dataset_index, job.student_index)] = (job.job_id, value)
+        dropped = []
         for key in self.candidates.add(job.dataset_index, job.student_index, result.accuracy - self.baseline_accuracy):
-            self.kept.pop(key, None)
+            if key in self.kept:
+                dropped.append((key, self.kept.pop(key)[1]))
+        return dropped
 
-    def take(self, job: StudentJob) -> dict[str, Any]:
+    def take(self, job: StudentJob) -> Any:
         kept = self.kept.get((job.dataset_index, job.student_index))
         if kept is None or kept[0] != job.job_id:
             raise RuntimeError(f"student {job.job_id} was not kept; the pool keeps only the students the promotion "
@@ -119,7 +137,8 @@ class InProcessStudentPool:
 
 
 class _WorkerHost:
-    """What runs inside a Ray actor: its own model, verifier and student worker (built once, kept warm)."""
+    """What runs inside a Ray actor: its own model, verifier and student worker (built once, kept warm), and the
+    weights of its trained students that the promotion rule may still choose."""
 
     def __init__(self, cfg: SoarConfig, state: dict[str, Any] | None, threads: int) -> None:
         import torch
@@ -135,6 +154,9 @@ class _WorkerHost:
         self.worker = build_worker(cfg, model, tokenizer, self.verifier, compute_dtype(cfg.model))
         if state is not None and state.get("version"):
             self.worker.load_baseline_state(state)
+        self.kept: dict[tuple[int, int], tuple[str, dict[str, Any]]] = {}
+        self.peak_kept = 0
+        """The most students' weights this worker has held at once (tests and memory reports)."""
 
     def ready(self) -> int:
         return os.getpid()
@@ -150,6 +172,42 @@ class _WorkerHost:
 
     def call(self, method: str, *args: Any) -> Any:
         return getattr(self.worker, method)(*args)
+
+    def train(self, jobs: list[StudentJob]) -> list[StudentResult]:
+        """Train ``jobs``; keep each student's weights here, return the results alone."""
+        out = self.worker.train(jobs)
+        for job, (_, weights) in zip(jobs, out):
+            self.kept[(job.dataset_index, job.student_index)] = (job.job_id, weights)
+        self.peak_kept = max(self.peak_kept, len(self.kept))
+        return [result for result, _ in out]
+
+    def drop(self, keys: list[tuple[int, int]]) -> None:
+        for key in keys:
+            self.kept.pop(tuple(key), None)  # type: ignore[arg-type]
+
+    def clear(self) -> None:
+        self.kept.clear()
+
+    def take(self, key: tuple[int, int], job_id: str) -> dict[str, Any]:
+        """The kept weights of student ``key`` (the chosen one); everything else kept here is dropped."""
+        kept = self.kept.get(tuple(key))  # type: ignore[arg-type]
+        if kept is None or kept[0] != job_id:
+            raise RuntimeError(f"worker {os.getpid()} does not hold student {job_id}")
+        self.kept.clear()
+        return kept[1]
+
+    def kept_keys(self) -> list[tuple[int, int]]:
+        return sorted(self.kept)
+
+    def peak_kept_count(self) -> int:
+        return self.peak_kept
+
+
+class _Holder:
+    """Where a kept student's weights are: the worker (slot and incarnation) and the batch that trained it."""
+
+    def __init__(self, slot: int, incarnation: int, batch: list[StudentJob]) -> None:
+        self.slot, self.incarnation, self.batch = slot, incarnation, batch
 
 
 class RayStudentPool:
@@ -168,9 +226,13 @@ class RayStudentPool:
         self.remote = ray.remote(num_cpus=c.worker_cpus, num_gpus=c.worker_gpus, max_restarts=0)(_WorkerHost)
         self.threads = c.threads or max(1, int(c.worker_cpus))
         self.repeats, self.batch = cfg.inner.repeats, cfg.compute.student_batch
+        self.retries = c.worker_retries
         self.keeper = _Keeper(self.repeats, 0.0)
         self.state = state or {"version": 0}
+        """The baseline a replacement worker is built from; after a promotion it holds the promoted weights (the
+        one copy of them in the driver, also what checkpoints and ``promoted/`` are written from)."""
         self.actors = [self._spawn() for _ in range(c.workers)]
+        self.incarnations = [0] * c.workers
         ray.get([a.ready.remote() for a in self.actors])
         self.weights_format = ray.get(self.actors[0].weights_format.remote())
         self.baseline_version = int(self.state.get("version", 0))
@@ -183,31 +245,55 @@ class RayStudentPool:
     def _spawn(self) -> Any:
         return self.remote.remote(self.cfg, self.state, self.threads)
 
-    def _on_any(self, method: str, *args: Any) -> Any:
-        """``method`` on one worker, replacing dead workers until one answers."""
+    def _get(self, index: int, method: str, *args: Any, what: str) -> Any:
+        """The host method ``method`` on worker ``index``, replacing the worker when it dies, at most
+        ``compute.worker_retries`` times (``what``: the work, for the error line)."""
+        deaths = 0
         while True:
             try:
-                return self.ray.get(self.actors[0].call.remote(method, *args))
-            except self.ray.exceptions.RayActorError:
-                self._replace(0)
+                return self.ray.get(getattr(self.actors[index], method).remote(*args))
+            except self.ray.exceptions.RayActorError as error:
+                deaths += 1
+                self._replace(index, error, deaths, what)
 
-    def _replace(self, index: int) -> None:
+    def _on_all(self, method: str, *args: Any, what: str) -> None:
+        """The student-worker method ``method`` on every worker; a worker that dies is replaced, built from
+        ``self.state`` (which already holds what ``method`` would have put in place)."""
+        for index in range(len(self.actors)):
+            try:
+                self.ray.get(self.actors[index].call.remote(method, *args))
+            except self.ray.exceptions.RayActorError as error:
+                self._replace(index, error, 1, what)
+
+    def _replace(self, index: int, error: BaseException, deaths: int, what: str) -> None:
+        """A new worker in slot ``index`` (built from the current baseline), unless this work has used its retries."""
+        if deaths > self.retries:
+            from soar.errors import SoarError
+
+            last = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise SoarError(f"Ray worker {index} died {deaths} times running {what} (compute.worker_retries "
+                            f"{self.retries}); last error: {last[:300]}")
         self.ray.kill(self.actors[index], no_restart=True)
         self.actors[index] = self._spawn()
+        self.incarnations[index] += 1
         self.replaced += 1
 
     def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult:
-        return self._on_any("evaluate", "baseline", reward_questions)
+        return self._get(0, "call", "evaluate", "baseline", reward_questions, what="the baseline's evaluation")
 
     def run(self, jobs: list[StudentJob], baseline_accuracy: float,
             progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]:
         """Spread ``jobs``' batches over the workers (a batch is at most ``compute.student_batch`` jobs, and no
-        larger than an even share per worker); a batch whose worker dies runs again on its replacement."""
+        larger than an even share per worker); a batch whose worker dies runs again on its replacement.  Workers
+        keep their students' weights; as results arrive they are told which can no longer be chosen."""
         ray = self.ray
         self.keeper = _Keeper(self.repeats, baseline_accuracy)
+        for actor in self.actors:
+            actor.clear.remote()  # ordered before the step's first batch on each worker
         size = min(self.batch, max(1, math.ceil(len(jobs) / len(self.actors))))
         pending = list(enumerate(batches(jobs, size)))
-        done: dict[int, list[tuple[StudentResult, dict[str, Any]]]] = {}
+        deaths: dict[int, int] = {}
+        done: dict[int, list[StudentResult]] = {}
         running: dict[Any, tuple[int, int, list[StudentJob]]] = {}  # ref -> (actor, batch number, batch)
         self.in_flight = running  # visible while run() works (progress displays, tests)
         idle = list(range(len(self.actors)))
@@ -215,36 +301,55 @@ class RayStudentPool:
             while pending and idle:
                 actor = idle.pop(0)
                 number, batch = pending.pop(0)
-                running[self.actors[actor].call.remote("train", batch)] = (actor, number, batch)
+                running[self.actors[actor].train.remote(batch)] = (actor, number, batch)
             ready, _ = ray.wait(list(running), num_returns=1)
             actor, number, batch = running.pop(ready[0])
             try:
                 done[number] = ray.get(ready[0])
-            except ray.exceptions.RayActorError:
-                self._replace(actor)
+            except ray.exceptions.RayActorError as error:
+                deaths[number] = deaths.get(number, 0) + 1
+                self._replace(actor, error, deaths[number], f"students {batch[0].job_id}..{batch[-1].job_id}")
                 pending.insert(0, (number, batch))
             else:
-                for job, (result, weights) in zip(batch, done[number]):
-                    self.keeper.add(job, result, weights)
-                    if progress:
+                drops: dict[int, list[tuple[int, int]]] = {}
+                for job, result in zip(batch, done[number]):
+                    for key, holder in self.keeper.add(job, result, _Holder(actor, self.incarnations[actor], batch)):
+                        if self.incarnations[holder.slot] == holder.incarnation:
+                            drops.setdefault(holder.slot, []).append(key)
+                for slot, keys in drops.items():
+                    self.actors[slot].drop.remote(keys)  # no reply needed: a worker runs its calls in order
+                if progress:
+                    for result in done[number]:
                         progress(result)
             idle.append(actor)
-        return [result for number in sorted(done) for result, _ in done[number]]
+        return [result for number in sorted(done) for result in done[number]]
 
     def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
-        return self._on_any("success_rates", dataset, samples, seed)
+        return self._get(0, "call", "success_rates", dataset, samples, seed, what="the learnability reward")
 
     def promote(self, job: StudentJob) -> StudentResult:
-        """Every worker adopts ``job``'s student before anything else runs; returns the re-check on Q_R."""
-        weights = self.keeper.take(job)
+        """Every worker adopts ``job``'s student before anything else runs; returns the re-check on Q_R.
+
+        The weights leave the worker that holds them once, into Ray's object store; the other workers read them
+        from there, and the driver once, for the checkpoint and for replacement workers."""
+        holder: _Holder = self.keeper.take(job)
+        key = (job.dataset_index, job.student_index)
+        deaths = 0
+        while True:
+            try:
+                if self.incarnations[holder.slot] != holder.incarnation:  # its worker died since: train it again
+                    self.ray.get(self.actors[holder.slot].train.remote(holder.batch))
+                    holder.incarnation = self.incarnations[holder.slot]
+                ref = self.actors[holder.slot].take.remote(key, job.job_id)
+                weights = self.ray.get(ref)
+                break
+            except self.ray.exceptions.RayActorError as error:
+                deaths += 1
+                self._replace(holder.slot, error, deaths, f"the promotion of {job.job_id}")
         self.baseline_version += 1
         self.state = {**self._driver_state(weights), "version": self.baseline_version}
-        for index in range(len(self.actors)):
-            try:
-                self.ray.get(self.actors[index].call.remote("adopt", weights))
-            except self.ray.exceptions.RayActorError:
-                self._replace(index)  # built from self.state, which already holds the promotion
-        return self._on_any("evaluate", f"{job.job_id}-recheck", job.reward_questions)
+        self._on_all("adopt", ref, what=f"the promotion of {job.job_id}")  # each worker reads the stored weights
+        return self._get(0, "call", "evaluate", f"{job.job_id}-recheck", job.reward_questions, what="the re-check")
 
     def _driver_state(self, weights: dict[str, Any]) -> dict[str, Any]:
         """The baseline state after adopting ``weights`` (what a replacement worker is built from)."""
@@ -253,20 +358,28 @@ class RayStudentPool:
         return {"weights": weights}
 
     def baseline_weights(self) -> dict[str, Any]:
-        return self._on_any("baseline_weights")
+        """The baseline's weights: the driver's copy after a promotion of full or LoRA students; batched-LoRA
+        baselines (the base with adapters merged) are read from a worker."""
+        if "weights" in self.state and self.state.get("weights") is not None:
+            return self.state["weights"]
+        return self._get(0, "call", "baseline_weights", what="reading the baseline")
 
     def state_dict(self) -> dict[str, Any]:
-        return self._on_any("baseline_state")
+        """The baseline for a checkpoint: the driver's own state once promoted (no copy fetched), else a worker's
+        (before any promotion it holds no weights)."""
+        if self.baseline_version and ("weights" in self.state or "merges" in self.state):
+            return dict(self.state)
+        return self._get(0, "call", "baseline_state", what="reading the baseline")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Every (fresh) worker takes ``state`` as its baseline (a resumed run); replacements are built from it."""
         self.state = state
         self.baseline_version = int(state.get("version", 0))
-        for index in range(len(self.actors)):
-            try:
-                self.ray.get(self.actors[index].call.remote("load_baseline_state", state))
-            except self.ray.exceptions.RayActorError:
-                self._replace(index)
+        self._on_all("load_baseline_state", state, what="loading the checkpoint's baseline")
+
+    def peak_kept(self) -> list[int]:
+        """Per worker, the most students' weights it has held at once."""
+        return [self._get(i, "peak_kept_count", what="reading its memory") for i in range(len(self.actors))]
 
     def close(self) -> None:
         for actor in self.actors:
