@@ -180,6 +180,16 @@ def test_a_killed_ray_worker_is_replaced_and_its_batch_runs_again(ray_cluster, i
         results = out["results"]
         assert pool.replaced == 1 and pool.actors[0] is not victim
         assert _summary(results) == _summary(first)
+        # past compute.worker_retries the run stops with one line naming the worker and its last error
+        from soar.errors import SoarError
+
+        pool.retries = 0
+        ray_cluster.kill(pool.actors[1], no_restart=True)
+        with pytest.raises(SoarError) as stopped:
+            pool.run(_jobs(cfg, tag="again-"), base.accuracy)
+        message = str(stopped.value)
+        assert "Ray worker 1 died 1 times" in message and "compute.worker_retries 0" in message
+        assert "last error:" in message and "\n" not in message
     finally:
         pool.close()
 

@@ -68,3 +68,14 @@ def test_median_student_of_the_argmax_dataset():
 
 def test_inner_steps_grow_after_each_promotion_up_to_the_cap():
     assert [inner_steps(s, 10, 5, 20) for s in range(4)] == [10, 15, 20, 20]
+
+
+def test_a_first_step_promotes_alone_only_above_window_times_tau():
+    """The zero padding (R_0 = 0) damps a lucky first step: at tau 0.01 and window 3 a first step needs a mean
+    reward above 0.03 to promote on its own (the designed world's base teacher had 0.054 and did)."""
+    from soar.algo.promotion import PromotionState, decide_promotion
+
+    below, _ = decide_promotion(PromotionState(), [[0.029]], tau=0.01, window=3)
+    above, state = decide_promotion(PromotionState(), [[0.031]], tau=0.01, window=3)
+    assert not below.promote and below.moving_average == pytest.approx(0.029 / 3)
+    assert above.promote and state.stage == 1

@@ -17,7 +17,10 @@ Choices where the paper is silent (deviations: none in substance):
 * Moving average vs. "EMA": Algorithm 1 writes EMA with R_0 = 0, the text (4.2,
   Figure 16) says "moving average over the most recent 3 steps".  We use the
   plain mean of the last ``window`` step means, with missing steps counted as 0
-  (R_0 = 0): a single lucky first step cannot promote on its own.
+  (R_0 = 0).  So a first step promotes on its own only when its mean reward
+  exceeds ``window * tau`` (0.03 at the paper's tau = 0.01 and window 3): the
+  padding damps a lucky first step, it does not rule it out (the designed world
+  promoted at step 0 with a mean of 0.054: docs/world.md).
 * After a promotion the window is cleared (rewards before it were measured
   against the old baseline, and Figure 16 shows them dropping after each
   promotion); the zero padding then applies again.

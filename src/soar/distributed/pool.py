@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -267,12 +268,14 @@ class RayStudentPool:
 
     def _replace(self, index: int, error: BaseException, deaths: int, what: str) -> None:
         """A new worker in slot ``index`` (built from the current baseline), unless this work has used its retries."""
+        last = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
         if deaths > self.retries:
             from soar.errors import SoarError
 
-            last = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise SoarError(f"Ray worker {index} died {deaths} times running {what} (compute.worker_retries "
-                            f"{self.retries}); last error: {last[:300]}")
+                            f"{self.retries}); last error: {last}")
+        print(f"Ray worker {index} died running {what} ({last}); replacing it (retry {deaths} of {self.retries})",
+              file=sys.stderr, flush=True)
         self.ray.kill(self.actors[index], no_restart=True)
         self.actors[index] = self._spawn()
         self.incarnations[index] += 1
