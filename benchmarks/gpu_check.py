@@ -28,7 +28,7 @@ error, out-of-memory included, is recorded and the next section runs):
   ``--micro-batch`` rows per pass).
 * ``outer``: two outer steps of ``paper-math``'s loop on a tiny Llama trained
   for seconds to write SOAR's formats (``tests/helpers/formatted.py``), with
-  the lengths and counts of :data:`OUTER_OVERRIDES`, every phase on the device:
+  the lengths and counts of ``tests.helpers.formatted.PAPER_MATH_CUTS``, every phase on the device:
   per-phase seconds.  Needs a tokenizer with a chat template (``--tokenizer``;
   ``scripts/gpu_bundle.sh`` brings SmolLM2's).
 * ``parity``: log-probs of sampled tokens from the decoder (bf16 copy of the
@@ -265,20 +265,10 @@ def section_training(args: Any, out: list[dict[str, Any]]) -> None:
     print_row(out[-1])
 
 
-OUTER_OVERRIDES = {
-    # paper-math's shape of a step (B=2 groups x g=4 datasets x r=4 = 32 full-fine-tuned students, student batch
-    # 8 x 32 samples, rejection sampling of drafts) with lengths and counts cut so that two steps of a tiny model
-    # take about a minute: what is measured is that every phase runs on the device, and their shares
-    "data.source": "arithmetic", "data.allow_unfiltered": "true", "data.arithmetic_tiers": "[add3]",
-    "data.arithmetic_per_tier": "64", "data.fail_at_k": "null",
-    "teacher.max_new_tokens": "48", "teacher.warmup_steps": "1",
-    "student.max_new_tokens": "48", "inner.steps": "2", "inner.steps_after_promotion": "1", "inner.max_steps": "3",
-    "inner.dataset_size": "8", "inner.reward_questions": "16", "checkpoint.teacher_every": "0", "outer_steps": "2",
-}
 
 
 def section_outer(args: Any, out: list[dict[str, Any]]) -> None:
-    """Two outer steps of ``paper-math``'s loop (:data:`OUTER_OVERRIDES`) on a tiny random Llama with a real
+    """Two outer steps of ``paper-math``'s loop (``tests.helpers.formatted.PAPER_MATH_CUTS``) on a tiny random Llama with a real
     tokenizer (``--tokenizer``: a saved transformers tokenizer folder, e.g. SmolLM2's from
     ``scripts/gpu_bundle.sh``), every phase on ``--device``; per-phase seconds of each step."""
     import tempfile
@@ -290,7 +280,7 @@ def section_outer(args: Any, out: list[dict[str, Any]]) -> None:
     from soar.loops.train import train
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.helpers
-    from tests.helpers.formatted import formatted_tiny_model_dir
+    from tests.helpers.formatted import PAPER_MATH_CUTS, formatted_tiny_model_dir  # shared with the fan-out test
 
     if not (Path(args.tokenizer) / "tokenizer_config.json").exists():
         raise FileNotFoundError(f"no tokenizer at {args.tokenizer}: make build/gpu-bundle with scripts/gpu_bundle.sh "
@@ -302,7 +292,7 @@ def section_outer(args: Any, out: list[dict[str, Any]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # a random network never closes a <question> span: a few seconds of training on SOAR's formats (on CPU)
         formatted_tiny_model_dir(Path(tmp) / "model", tokenizer=tokenizer)
-        overrides = dict(OUTER_OVERRIDES, **{"model.name": f"{tmp}/model", "model.device": args.device,
+        overrides = dict(PAPER_MATH_CUTS, **{"model.name": f"{tmp}/model", "model.device": args.device,
                                              "data.splits_dir": f"{tmp}/splits"})
         overrides.update(item.split("=", 1) for item in args.outer_set)
         if not args.device.startswith("cuda"):

@@ -79,3 +79,17 @@ def _train(folder: Path, steps: int, seed: int, tokenizer: Any) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+PAPER_MATH_CUTS = {
+    # overrides of paper-math: its shape of a step (B=2 groups x g=4 datasets x r=4 = 32 full-fine-tuned students, student batch
+    # 8 x 32 samples, rejection sampling of drafts) with lengths and counts cut so that two steps of a tiny model
+    # take about a minute: what is measured is that every phase runs on the device, and their shares
+    "data.source": "arithmetic", "data.allow_unfiltered": "true", "data.arithmetic_tiers": "[add3]",
+    "data.arithmetic_per_tier": "64", "data.fail_at_k": "null",
+    "teacher.max_new_tokens": "48", "teacher.warmup_steps": "1",
+    "student.max_new_tokens": "48", "inner.steps": "2", "inner.steps_after_promotion": "1", "inner.max_steps": "3",
+    "inner.dataset_size": "8", "inner.reward_questions": "16", "checkpoint.teacher_every": "0", "outer_steps": "2",
+}
+"""What ``benchmarks/gpu_check.py``'s outer section and ``tests/integration/test_paper_fanout.py`` override in
+``paper-math`` to run its loop shape on a tiny model."""

@@ -118,6 +118,10 @@ class InProcessStudentPool:
     def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
         return self.worker.success_rates(dataset, samples, seed)
 
+    def memory(self) -> dict[str, Any]:
+        """Peak resident memory of the processes that train students (none apart from this one)."""
+        return {"workers_peak_rss_bytes": [], "workers_peak_kept": []}
+
     def promote(self, job: StudentJob) -> StudentResult:
         """Make ``job``'s trained student, as it was measured, the new baseline; returns its accuracy on the job's
         Q_R scored again (the re-check)."""
@@ -379,6 +383,12 @@ class RayStudentPool:
         self.state = state
         self.baseline_version = int(state.get("version", 0))
         self._on_all("load_baseline_state", state, what="loading the checkpoint's baseline")
+
+    def memory(self) -> dict[str, Any]:
+        """Per worker, its peak resident memory and the most students' weights it has held at once."""
+        return {"workers_peak_rss_bytes": [self._get(i, "peak_rss_bytes", what="reading its memory")
+                                           for i in range(len(self.actors))],
+                "workers_peak_kept": self.peak_kept()}
 
     def peak_kept(self) -> list[int]:
         """Per worker, the most students' weights it has held at once."""

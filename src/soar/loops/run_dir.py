@@ -140,7 +140,7 @@ class RunDir:
 
     def truncate_after(self, step: int) -> None:
         """Drop records of steps after ``step`` (written by a step whose checkpoint never completed)."""
-        for name in ("metrics.jsonl", "promotion_questions.jsonl"):
+        for name in ("metrics.jsonl", "promotion_questions.jsonl", "memory.jsonl"):
             if (self.path / name).exists():
                 kept = [r for r in self.read(name, lenient=True) if r.get("step", -1) <= step]
                 write_atomic(self.path / name, "".join(json.dumps(r) + "\n" for r in kept))

@@ -136,6 +136,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
                 every = cfg.checkpoint.teacher_every
                 if every and (step + 1) % every == 0:
                     run.save_teacher(step, teacher.snapshot(device="cpu"), cfg.checkpoint.teacher_keep)
+                run.append("memory.jsonl", [_memory(step, pool)])
                 state = {"step": step, "promotion": asdict(promotion)}
                 run.set_status(step, "checkpoint")
                 written = run.save_checkpoint(step, {"teacher": teacher.state_dict(), "students": pool.state_dict(),
@@ -202,6 +203,16 @@ class StepBook:
 
     def wall(self) -> float:
         return round(time.perf_counter() - self.started, 3)
+
+
+def _memory(step: int, pool: Any) -> dict[str, Any]:
+    """``memory.jsonl``'s record of a step: the peak resident memory of this process (the driver) and of each
+    student worker, and the most student weights each worker held at once (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    workers = pool.memory() if hasattr(pool, "memory") else {}
+    return {"step": step, "driver_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            **workers}
 
 
 def _require_checkpoint_space(cfg: SoarConfig, run: RunDir) -> None:
