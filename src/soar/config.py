@@ -329,6 +329,11 @@ class ComputeConfig:
     """GPUs per Ray worker; fractions share a GPU (0.25: four workers on one GPU)."""
     ray_address: str = ""
     """A running Ray cluster to join (``auto``, or ``host:6379``); empty starts a local one (``pool: ray``)."""
+    teacher_gpus: float = 0.0
+    """GPUs held for the teacher (this process) on its Ray node when ``pool: ray``: with 1 the teacher has a GPU of
+    its own that no student worker is placed on (``paper-math``: the teacher's ~70 GiB and a student's ~86 GiB
+    do not fit one 141 GiB GPU together; ``soar plan`` prints the placement).  0: Ray is not told about the
+    teacher's device."""
     worker_retries: int = 3
     """Times a Ray worker that dies (killed, out of memory, node lost) is replaced for the same work; past them
     the run stops with one line naming the worker and its last error (the last checkpoint stays as it was)."""
@@ -522,6 +527,7 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(c.compute.worker_cpus > 0, "compute.worker_cpus", "positive", c.compute.worker_cpus)
     need(c.compute.worker_gpus >= 0, "compute.worker_gpus", "at least 0", c.compute.worker_gpus)
     need(c.compute.worker_retries >= 0, "compute.worker_retries", "at least 0", c.compute.worker_retries)
+    need(c.compute.teacher_gpus >= 0, "compute.teacher_gpus", "at least 0", c.compute.teacher_gpus)
     need(c.checkpoint.teacher_every >= 0, "checkpoint.teacher_every", "at least 0", c.checkpoint.teacher_every)
     need(c.checkpoint.teacher_keep >= 0, "checkpoint.teacher_keep", "at least 0", c.checkpoint.teacher_keep)
     need(c.checkpoint.keep >= 1, "checkpoint.keep", "at least 1", c.checkpoint.keep)

@@ -260,3 +260,32 @@ def test_ray_workers_keep_their_students_and_the_driver_gets_one_copy_per_promot
         assert max(pool.peak_kept()) <= 4 * 2 + 1  # students of the datasets still open on 2 workers, and the best
     finally:
         pool.close()
+
+
+def test_the_teacher_holds_a_gpu_no_student_worker_is_placed_on(model_dir, tmp_path):
+    """compute.teacher_gpus 1 on a Ray instance with 3 logical GPUs (Ray declares GPUs that do not exist): the
+    teacher's seat and 2 one-GPU workers get 3 different GPUs; a fourth one-GPU claim has none left."""
+    ray = pytest.importorskip("ray")
+    from soar.distributed.pool import RayStudentPool, reserve_teacher_gpus
+    from soar.errors import SoarError
+
+    was = ray.is_initialized()
+    if was:
+        ray.shutdown()  # the module's instance has no GPUs
+    ray.init(num_cpus=2, num_gpus=3, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        cfg = _cfg(model_dir, tmp_path, **{"compute.pool": "ray", "compute.workers": 2, "compute.worker_gpus": 1,
+                                           "compute.teacher_gpus": 1, "compute.threads": 1})
+        seat, teacher = reserve_teacher_gpus(cfg)
+        pool = RayStudentPool(cfg)
+        try:
+            workers = [ray.get(a.gpu_ids.remote()) for a in pool.actors]
+            assert len(teacher) == 1 and all(len(ids) == 1 for ids in workers)
+            assert sorted(teacher + [i for ids in workers for i in ids]) == [0, 1, 2]
+            with pytest.raises(SoarError, match="no free GPU on this Ray node"):
+                reserve_teacher_gpus(cfg, timeout_s=3)
+        finally:
+            pool.close()
+            ray.kill(seat)
+    finally:
+        ray.shutdown()

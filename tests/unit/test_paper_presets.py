@@ -413,3 +413,26 @@ def test_plan_refuses_a_bad_measurement_file_in_one_line(tmp_path, content, mess
                             capture_output=True, text=True, timeout=60, env={"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and message in result.stderr and str(file) in result.stderr
+
+
+def test_plan_places_paper_math_on_32_and_33_gpus_with_the_baseline_copy_counted():
+    """Issue 26: the teacher (~70 GiB) and a student worker (~74 GiB plus its ~12 GiB baseline copy) do not fit one
+    141 GB H200 together, so the teacher gets a GPU of its own: on 33 GPUs one round of 32 students, on 32 two."""
+    from soar.loops.plan import GPU_MEMORY, plan, render_plan
+
+    cfg = load_config("paper-math")
+    p = plan(cfg)
+    gib = 2**30
+    assert p["baseline_copy"] == p["params"] * 4 and p["student_peak"] == p["memory"]["student"]["total"] + p["baseline_copy"]
+    assert 85 * gib < p["student_peak"] < 87 * gib and 70 * gib < p["memory"]["teacher"]["total"] < 71 * gib
+    rows = {(row["gpus"], row["teacher_gpus"]): row for row in p["placements"]}
+    assert (rows[(33, 1)]["workers"], rows[(33, 1)]["rounds"]) == (32, 1)
+    assert (rows[(32, 1)]["workers"], rows[(32, 1)]["rounds"]) == (31, 2)
+    for gpus in (32, 33):
+        own, shared = rows[(gpus, 1)], rows[(gpus, 0)]
+        assert own["peak"] == p["student_peak"] and shared["peak"] == p["student_peak"] + p["memory"]["teacher"]["total"]
+        assert own["fits"] == {"H100 80 GB": False, "H200 141 GB": True}
+        assert shared["fits"] == {"H100 80 GB": False, "H200 141 GB": False}
+    assert GPU_MEMORY["H200 141 GB"] < 141 * gib  # nvidia-smi's 143,771 MiB, not the marketing number
+    text = render_plan(cfg, p)
+    assert "placement (compute.teacher_gpus" in text and "85.89 GiB" in text and "fits" in text

@@ -33,7 +33,9 @@ batch, same seeds: the same student on the same hardware; the re-check
 records any difference).  Replacements for the same work are bounded by
 ``compute.worker_retries``; past them the run stops with one line naming the
 worker and its last error.  Each worker has its own Math-Verify
-process pool with its hard timeouts.  ``compute.ray_address`` joins an
+process pool with its hard timeouts.  ``compute.teacher_gpus`` holds GPUs for the teacher (the driver) on its node
+(:func:`reserve_teacher_gpus`), so no worker shares the teacher's GPU.
+``compute.ray_address`` joins an
 existing cluster (``ray start --head`` on one machine, ``ray start --address``
 on the others); empty starts a local one.
 """
@@ -201,11 +203,57 @@ class _WorkerHost:
         self.kept.clear()
         return kept[1]
 
+    def gpu_ids(self) -> list[int]:
+        import ray
+
+        return [int(i) for i in ray.get_gpu_ids()]
+
     def kept_keys(self) -> list[tuple[int, int]]:
         return sorted(self.kept)
 
     def peak_kept_count(self) -> int:
         return self.peak_kept
+
+
+class _TeacherSeat:
+    """An actor that only holds ``compute.teacher_gpus`` on the driver's node, so that Ray places no student
+    worker on the teacher's GPU."""
+
+    def gpu_ids(self) -> list[int]:
+        import ray
+
+        return [int(i) for i in ray.get_gpu_ids()]
+
+
+def connect_ray(cfg: SoarConfig) -> Any:
+    """Ray, joined to ``compute.ray_address`` or started locally (once per process)."""
+    import ray
+
+    c = cfg.compute
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"address": c.ray_address} if c.ray_address else {
+            "num_cpus": max(os.cpu_count() or 1, c.workers * c.worker_cpus), "include_dashboard": False}
+        ray.init(ignore_reinit_error=True, log_to_driver=False, configure_logging=False, **kwargs)
+    return ray
+
+
+def reserve_teacher_gpus(cfg: SoarConfig, timeout_s: float = 120.0) -> tuple[Any, list[int]]:
+    """Hold ``compute.teacher_gpus`` on this process's Ray node for the teacher; returns the holding actor (keep it
+    for the run) and the GPU ids Ray gave it (the teacher's device)."""
+    ray = connect_ray(cfg)
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from soar.errors import SoarError
+
+    here = ray.get_runtime_context().get_node_id()
+    seat = ray.remote(num_cpus=0, num_gpus=cfg.compute.teacher_gpus,
+                      scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False))(_TeacherSeat).remote()
+    try:
+        return seat, ray.get(seat.gpu_ids.remote(), timeout=timeout_s)
+    except ray.exceptions.GetTimeoutError:
+        ray.kill(seat)
+        raise SoarError(f"compute.teacher_gpus {cfg.compute.teacher_gpus:g}: no free GPU on this Ray node for the "
+                        f"teacher within {timeout_s:.0f} s") from None
 
 
 class _Holder:
@@ -219,15 +267,10 @@ class RayStudentPool:
     """Students on ``compute.workers`` warm Ray actors; see the module doc."""
 
     def __init__(self, cfg: SoarConfig, state: dict[str, Any] | None = None) -> None:
-        import ray
-
+        ray = connect_ray(cfg)
         self.ray = ray
         self.cfg = cfg
         c = cfg.compute
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"address": c.ray_address} if c.ray_address else {
-                "num_cpus": max(os.cpu_count() or 1, c.workers * c.worker_cpus), "include_dashboard": False}
-            ray.init(ignore_reinit_error=True, log_to_driver=False, configure_logging=False, **kwargs)
         self.remote = ray.remote(num_cpus=c.worker_cpus, num_gpus=c.worker_gpus, max_restarts=0)(_WorkerHost)
         self.threads = c.threads or max(1, int(c.worker_cpus))
         self.repeats, self.batch = cfg.inner.repeats, cfg.compute.student_batch

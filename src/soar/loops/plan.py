@@ -294,6 +294,12 @@ def plan(cfg: SoarConfig, devices: int | None = None, length_fraction: float = 0
     student_trainable = shape.lora_params(s.lora_rank) if s.finetune == "lora" else shape.params
     teacher_trainable = shape.lora_params(t.lora_rank) if t.finetune == "lora" else shape.params
     host_kept = (r + 1) * student_trainable * w  # students kept for promotion (PromotionCandidates), on the host
+    # a sequential worker keeps its baseline's trainable weights on the device to restore each student from;
+    # batched LoRA merges promotions into the base, which is the baseline
+    baseline_copy = student_trainable * w if cfg.compute.student_batch == 1 else 0
+    student_peak = memory["student"]["total"] + baseline_copy
+    placements = [placement(students, gpus, memory["teacher"]["total"], student_peak, own)
+                  for gpus in sorted({devices, students, students + 1}) for own in (True, False)]
     checkpoint = {"teacher": 3 * teacher_trainable * w, "students": student_trainable * w}
     return {
         "shape": shape, "params": shape.params, "speed": speed, "devices": devices, "acceptance": acceptance,
@@ -302,8 +308,26 @@ def plan(cfg: SoarConfig, devices: int | None = None, length_fraction: float = 0
         "run_time": run_hours, "outer_steps": run_steps, "evaluation": eval_work, "evaluation_hours": eval_s / 3600,
         "hard": hard, "hard_source": hard_source, "train_split": train_split, "test_split": test_split,
         "memory": memory, "host_kept_students": host_kept, "checkpoint": checkpoint,
+        "baseline_copy": baseline_copy, "student_peak": student_peak, "placements": placements,
         "teacher_snapshot": teacher_trainable * w,
     }
+
+
+GPU_MEMORY = {"H100 80 GB": 81_559 * 2**20, "H200 141 GB": 143_771 * 2**20}
+"""What ``nvidia-smi`` reports as each GPU's memory (MiB): 79.6 GiB and 140.4 GiB."""
+
+
+def placement(students: int, gpus: int, teacher: int, student: int, own: bool) -> dict[str, Any]:
+    """Where the teacher and the student workers go on ``gpus`` one-GPU slots, and the peak bytes per GPU.
+
+    ``own``: the teacher holds a GPU of its own (``compute.teacher_gpus 1``) and ``gpus - 1`` workers train the
+    students; otherwise every GPU has a worker and one of them also holds the teacher (its weights, optimiser
+    state and reference stay there through the student phase)."""
+    workers = gpus - 1 if own else gpus
+    peak = max(teacher, student) if own else teacher + student
+    return {"gpus": gpus, "teacher_gpus": 1 if own else 0, "workers": workers,
+            "rounds": math.ceil(students / workers) if workers else None, "peak": peak if workers else None,
+            "fits": {name: workers > 0 and peak <= size for name, size in GPU_MEMORY.items()}}
 
 
 def _n(x: float | None) -> str:
@@ -345,6 +369,17 @@ def render_plan(cfg: SoarConfig, p: dict[str, Any]) -> str:
         add(f"  {role:<8} {format_bytes(parts['total']):>10}  = " + ", ".join(
             f"{k.replace('_', ' ')} {format_bytes(v)}" for k, v in parts.items() if k != "total" and v))
     add(f"  host memory for students kept for promotion (r + 1 copies): {format_bytes(p['host_kept_students'])}")
+    if _device_kind(cfg) == "gpu":
+        add(f"  a student worker's peak: {format_bytes(p['student_peak'])} (with its baseline copy, "
+            f"{format_bytes(p['baseline_copy'])})")
+        add("placement (compute.teacher_gpus: 1 = the teacher on a GPU of its own, 0 = it shares one with a worker):")
+        add(f"  {'GPUs':>4}  {'teacher_gpus':>12}  {'workers':>7}  {'rounds':>6}  {'peak per GPU':>12}  "
+            + "  ".join(f"{name:>11}" for name in GPU_MEMORY))
+        for row in p["placements"]:
+            add(f"  {row['gpus']:>4}  {row['teacher_gpus']:>12}  {row['workers']:>7}  {row['rounds'] or '-':>6}  "
+                f"{format_bytes(row['peak']) if row['peak'] else '-':>12}  "
+                + "  ".join(f"{'fits' if row['fits'][name] else 'no':>11}" for name in GPU_MEMORY))
+        add("  rounds: students each worker trains one after another in a step (the student phase's length)")
     add(f"checkpoint on disk: teacher {format_bytes(p['checkpoint']['teacher'])} (weights + AdamW), students "
         f"{format_bytes(p['checkpoint']['students'])}; each kept teacher snapshot {format_bytes(p['teacher_snapshot'])} "
         f"(every {cfg.checkpoint.teacher_every} steps), each promoted student {format_bytes(p['checkpoint']['students'])}")

@@ -97,7 +97,8 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
                   f"r={r}: {B * g} datasets, {B * g * r} students per outer step")
 
     started = time.perf_counter()
-    model, tokenizer = load_model(cfg.model)
+    _seat, device = _teacher_seat(cfg, console)  # held until train() returns
+    model, tokenizer = load_model(cfg.model, device=device)
     student_model = copy.deepcopy(model) if cfg.compute.pool == "inprocess" else None  # Ray workers load their own
     precision = compute_dtype(cfg.model)
     teacher = PolicyTrainer(model, cfg.teacher, cfg.outer_steps, tokenizer.pad_token_id, compute_dtype=precision)
@@ -203,6 +204,22 @@ class StepBook:
 
     def wall(self) -> float:
         return round(time.perf_counter() - self.started, 3)
+
+
+def _teacher_seat(cfg: SoarConfig, console: Console) -> tuple[Any, str | None]:
+    """With ``compute.pool: ray`` and ``compute.teacher_gpus``: the Ray actor holding the teacher's GPU on this node
+    (kept for the run; Ray frees it with this process) and the teacher's device (``cuda:<id>`` when the model goes to
+    a GPU); otherwise nothing changes."""
+    if cfg.compute.pool != "ray" or not cfg.compute.teacher_gpus:
+        return None, None
+    from soar.distributed.pool import reserve_teacher_gpus
+    from soar.engines.models import resolve_device
+
+    seat, ids = reserve_teacher_gpus(cfg)
+    device = f"cuda:{ids[0]}" if ids and resolve_device(cfg.model.device).startswith("cuda") else None
+    console.print(f"teacher: Ray GPU {', '.join(map(str, ids)) or '-'} held for it on this node"
+                  + (f", on {device}" if device else f" (the model runs on {cfg.model.device})"))
+    return seat, device
 
 
 def _memory(step: int, pool: Any) -> dict[str, Any]:
