@@ -85,3 +85,11 @@ def test_a_generator_takes_new_weights_through_update_weights():
     assert generator.generate(["Say a number:"], 1, greedy)[0][0].token_ids == target
     with pytest.raises(SoarError, match="does not fit"):
         generator.update_weights(WeightUpdate("full", {"model.nothing.weight": next(trained.parameters())}))
+
+
+def test_a_lora_rank_is_rounded_up_to_one_vllm_admits():
+    from soar.engines.vllm_generator import vllm_lora_rank
+
+    assert [vllm_lora_rank(r) for r in (1, 4, 8, 16, 24, 300, 512)] == [1, 8, 8, 16, 32, 320, 512]
+    with pytest.raises(ValueError, match="above vLLM's largest"):
+        vllm_lora_rank(513)

@@ -8,8 +8,11 @@ lives in this process next to the trainer ("colocate" mode) and is refreshed in
 place after each optimiser step: :meth:`load_weights` for full fine-tuning,
 :meth:`set_lora` for a saved PEFT adapter.
 
-Written against vLLM's public API as documented for 0.8-0.11 (V1 engine) and
-checked against the 0.14-0.2x docs: ``vllm.LLM(model, dtype, seed,
+Written against vLLM's public API as documented for 0.8-0.11 (V1 engine),
+checked against the 0.14-0.2x docs, and on 2026-12-03 against the source of the
+0.29.0 and 0.34.0 wheels (every call below unchanged in name and argument form;
+V0 is gone, so only V1 paths matter; ``max_lora_rank`` must be one of
+:data:`VLLM_LORA_RANKS`): ``vllm.LLM(model, dtype, seed,
 gpu_memory_utilization, max_model_len, enable_lora, max_lora_rank)``,
 ``LLM.generate(prompts, sampling_params, use_tqdm, lora_request)`` with
 ``{"prompt_token_ids": ...}`` prompts, ``vllm.SamplingParams(n, temperature, top_p,
@@ -122,7 +125,7 @@ class VLLMGenerator:
                 engine_kwargs["enable_sleep_mode"] = True
             model = self._vllm.LLM(
                 model=str(model), dtype=dtype, seed=seed, gpu_memory_utilization=gpu_memory_utilization,
-                max_model_len=max_model_len, enable_lora=enable_lora, max_lora_rank=max_lora_rank,
+                max_model_len=max_model_len, enable_lora=enable_lora, max_lora_rank=vllm_lora_rank(max_lora_rank),
                 **engine_kwargs,
             )
         self.llm = model
@@ -247,6 +250,18 @@ def _completion(index: int, output: Any) -> Completion:
     logprobs = [float(step[token].logprob) for token, step in zip(ids, steps)]
     reason = "stop" if output.finish_reason == "stop" else "length"
     return Completion(index, output.text, ids, logprobs, reason)
+
+
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The values vLLM's ``EngineArgs.max_lora_rank`` admits (a ``Literal`` in 0.29.0 and 0.34.0)."""
+
+
+def vllm_lora_rank(rank: int) -> int:
+    """The smallest rank vLLM admits that holds ``rank`` (it is a maximum: an adapter of rank 4 fits 8)."""
+    fits = [r for r in VLLM_LORA_RANKS if r >= rank]
+    if not fits:
+        raise ValueError(f"LoRA rank {rank} is above vLLM's largest max_lora_rank {VLLM_LORA_RANKS[-1]}")
+    return fits[0]
 
 
 def _load_on_worker(worker: Any, weights: list[tuple[str, Any]]) -> None:

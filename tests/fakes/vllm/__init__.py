@@ -169,6 +169,10 @@ class _Namespace:
     pass
 
 
+MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The ranks ``EngineArgs.max_lora_rank`` admits (vLLM 0.29.0 and 0.34.0, ``engine/arg_utils.py``)."""
+
+
 class LLM:
     loads_from_disk = 0
     """Times any engine read weights from disk (once per engine built)."""
@@ -178,6 +182,8 @@ class LLM:
                  enable_sleep_mode: bool = False, **kwargs: Any) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if max_lora_rank not in MAX_LORA_RANKS:  # EngineArgs.max_lora_rank is a Literal of these (0.29-0.34)
+            raise ContractError(f"max_lora_rank {max_lora_rank} is not one of vLLM's {MAX_LORA_RANKS}")
         LLM.loads_from_disk += 1
         self.path = Path(model)
         self._hf = AutoModelForCausalLM.from_pretrained(self.path).eval()
