@@ -1,6 +1,6 @@
 """A Ray cluster started outside soar, as a user's nodes would be, with one node lost in the student phase.
 
-    python scripts/ray_cluster_check.py [--out runs/ray-cluster-check] [--port 6390]
+    python scripts/ray_cluster_check.py [--out runs/ray-cluster-check] [--port PORT]
 
 What it does, printing each command (the README's cluster section shows the same ones):
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -54,6 +55,23 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def start_nodes(nodes: dict[str, subprocess.Popen], address: str, env: dict[str, str]) -> None:
+    """Two worker nodes, ``a`` and ``b``, each ``ray start --block`` in its own process group with 2 CPUs."""
+    flags = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+             "metrics-export-port", "runtime-env-agent-port")
+    ports = free_ports(2 * len(flags))  # all distinct: two nodes on one machine need their own ports
+    base = random.randrange(20000, 30000, 1000)  # worker port ranges: a fresh pair each start (a killed run's linger)
+    for i, name in enumerate(("a", "b")):
+        own = [f"--{flag}={port}" for flag, port in zip(flags, ports[i * len(flags):(i + 1) * len(flags)])]
+        low = base + 1000 * i
+        own += [f"--min-worker-port={low}", f"--max-worker-port={low + 999}"]
+        cmd = ["ray", "start", "--address", address, "--num-cpus", "2", "--resources", json.dumps({f"node_{name}": 1}),
+               *own, "--block"]
+        print("$", " ".join(cmd), "&", flush=True)
+        nodes[name] = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+
+
 def metrics(folder: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(x).items() if k not in SKIP}
             for x in (folder / "metrics.jsonl").read_text().splitlines()]
@@ -62,7 +80,7 @@ def metrics(folder: Path) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/ray-cluster-check")
-    parser.add_argument("--port", type=int, default=6390)
+    parser.add_argument("--port", type=int, default=0, help="the head's port (default: a free one)")
     args = parser.parse_args()
     out = Path(args.out).resolve()
     shutil.rmtree(out, ignore_errors=True)
@@ -85,31 +103,29 @@ def main() -> int:
     run([*soar, "--out", str(out / "inprocess")], env=env, stdout=subprocess.DEVNULL)
     reference = time.perf_counter() - started
 
-    address = f"127.0.0.1:{args.port}"
+    port = args.port or free_ports(1)[0]
+    address = f"127.0.0.1:{port}"
     nodes: dict[str, subprocess.Popen] = {}
     try:
-        run(["ray", "start", "--head", "--port", str(args.port), "--num-cpus", "0", "--disable-usage-stats"], env=env,
+        run(["ray", "start", "--head", "--port", str(port), "--num-cpus", "0", "--disable-usage-stats"], env=env,
             stdout=subprocess.DEVNULL)
-        for i, name in enumerate(("a", "b")):
-            # two nodes on one machine need their own agent and worker ports (on separate machines the defaults do)
-            flags = ("node-manager-port", "object-manager-port", "dashboard-agent-listen-port",
-                     "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port")
-            ports = [f"--{flag}={port}" for flag, port in zip(flags, free_ports(len(flags)))]
-            ports += [f"--min-worker-port={20000 + 1000 * i}", f"--max-worker-port={20999 + 1000 * i}"]
-            cmd = ["ray", "start", "--address", address, "--num-cpus", "2", "--resources", json.dumps({f"node_{name}": 1}),
-                   *ports, "--block"]
-            print("$", " ".join(cmd), "&", flush=True)
-            nodes[name] = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL)
         import ray
         from ray.util.state import list_tasks
 
         ray.init(address=address, log_to_driver=False, configure_logging=False)
-        deadline = time.time() + 120
-        while sum(n["Alive"] for n in ray.nodes()) < 3:
-            if time.time() > deadline:
-                raise SystemExit("the cluster did not reach 3 live nodes within 120 s")
-            time.sleep(0.5)
+        for attempt in (1, 2):  # a port taken between choosing and binding it fails a node: start both again
+            start_nodes(nodes, address, env)
+            deadline = time.time() + 90
+            while sum(n["Alive"] for n in ray.nodes()) < 3 and time.time() < deadline:
+                time.sleep(0.5)
+            if sum(n["Alive"] for n in ray.nodes()) >= 3:
+                break
+            print(f"# the worker nodes did not all come up (attempt {attempt}): starting them again", flush=True)
+            for proc in nodes.values():
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            raise SystemExit("the cluster did not reach 3 live nodes")
         cmd = [*soar, "--out", str(out / "cluster"), "--compute.pool", "ray", "--compute.ray_address", address,
                "--compute.workers", "2"]
         print("$", " ".join(cmd), flush=True)
