@@ -33,9 +33,9 @@ batch, same seeds: the same student on the same hardware; the re-check
 records any difference).  Replacements for the same work are bounded by
 ``compute.worker_retries``; past them the run stops with one line naming the
 worker and its last error.  Each worker has its own Math-Verify
-process pool with its hard timeouts.  ``compute.teacher_gpus`` holds GPUs for the teacher (the driver) on its node
-(:func:`reserve_teacher_gpus`), so no worker shares the teacher's GPU.
-``compute.ray_address`` joins an
+process pool with its hard timeouts.  ``compute.teacher_gpus`` holds GPUs
+for the teacher (the driver) on its node (:func:`reserve_teacher_gpus`), so
+no worker shares the teacher's GPU.  ``compute.ray_address`` joins an
 existing cluster (``ray start --head`` on one machine, ``ray start --address``
 on the others); empty starts a local one.
 """
