@@ -260,7 +260,7 @@ def test_ray_workers_keep_their_students_and_the_driver_gets_one_copy_per_promot
         assert state["version"] == 1 and _full_copies(state, parameters) == 1 and weights is state["weights"]
         assert sum(received) == 1
         assert all(not real_get(a.kept_keys.remote()) for a in pool.actors)
-        assert max(pool.peak_kept()) <= 4 * 2 + 1  # students of the datasets still open on 2 workers, and the best
+        assert max(pool.memory()["workers_peak_kept"]) <= 4 * 2 + 1  # students of the datasets still open on 2 workers, and the best
     finally:
         pool.close()
 

@@ -204,15 +204,14 @@ class _WorkerHost:
         return kept[1]
 
     def gpu_ids(self) -> list[int]:
-        import ray
-
-        return [int(i) for i in ray.get_gpu_ids()]
+        return _ray_gpu_ids()
 
     def kept_keys(self) -> list[tuple[int, int]]:
         return sorted(self.kept)
 
-    def peak_kept_count(self) -> int:
-        return self.peak_kept
+    def memory(self) -> tuple[int, int]:
+        """This worker's peak resident memory and the most students' weights it has held at once."""
+        return self.peak_rss_bytes(), self.peak_kept
 
 
 class _TeacherSeat:
@@ -220,9 +219,14 @@ class _TeacherSeat:
     worker on the teacher's GPU."""
 
     def gpu_ids(self) -> list[int]:
-        import ray
+        return _ray_gpu_ids()
 
-        return [int(i) for i in ray.get_gpu_ids()]
+
+def _ray_gpu_ids() -> list[int]:
+    """The GPUs Ray assigned to the calling actor."""
+    import ray
+
+    return [int(i) for i in ray.get_gpu_ids()]
 
 
 def connect_ray(cfg: SoarConfig) -> Any:
@@ -429,13 +433,8 @@ class RayStudentPool:
 
     def memory(self) -> dict[str, Any]:
         """Per worker, its peak resident memory and the most students' weights it has held at once."""
-        return {"workers_peak_rss_bytes": [self._get(i, "peak_rss_bytes", what="reading its memory")
-                                           for i in range(len(self.actors))],
-                "workers_peak_kept": self.peak_kept()}
-
-    def peak_kept(self) -> list[int]:
-        """Per worker, the most students' weights it has held at once."""
-        return [self._get(i, "peak_kept_count", what="reading its memory") for i in range(len(self.actors))]
+        rows = [self._get(i, "memory", what="reading its memory") for i in range(len(self.actors))]
+        return {"workers_peak_rss_bytes": [rss for rss, _ in rows], "workers_peak_kept": [kept for _, kept in rows]}
 
     def close(self) -> None:
         for actor in self.actors:
