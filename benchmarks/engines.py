@@ -33,9 +33,10 @@ from rich.table import Table
 from soar.algo.rloo import leave_one_out_advantages
 from soar.config import ModelConfig, PolicyConfig
 from soar.data.prompts import student_prompt
+from soar.engines.batch import Rollouts
 from soar.engines.generation import HFGenerator, SamplingParams
 from soar.engines.models import load_model
-from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.engines.trainer import PolicyTrainer
 
 console = Console()
 

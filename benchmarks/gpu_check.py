@@ -31,6 +31,10 @@ error, out-of-memory included, is recorded and the next section runs):
   the lengths and counts of ``tests.helpers.formatted.PAPER_MATH_CUTS``, every phase on the device:
   per-phase seconds.  Needs a tokenizer with a chat template (``--tokenizer``;
   ``scripts/gpu_bundle.sh`` brings SmolLM2's).
+* ``placement``: ``soar plan``'s placement on this node: the teacher phase, then
+  4 students on the GPUs it has, with the teacher's state gone (``own``:
+  ``compute.teacher_gpus 1``) or kept (``shared``); measured peak per GPU
+  beside the plan's figure.
 * ``parity``: log-probs of sampled tokens from the decoder (bf16 copy of the
   weights) against the trainer's (fp32 master weights under bf16 autocast) on
   the same text: max and mean |delta|.
@@ -85,14 +89,15 @@ def sync(device: str) -> None:
 
 
 def peak_gib(device: str) -> float | None:
-    return torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.startswith("cuda") else None
 
 
 def reset_peak(device: str) -> None:
     gc.collect()
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
+        for index in range(torch.cuda.device_count()):
+            torch.cuda.reset_peak_memory_stats(index)
 
 
 def prompts(count: int, length: int, vocab: int, seed: int) -> list[list[int]]:
@@ -102,8 +107,9 @@ def prompts(count: int, length: int, vocab: int, seed: int) -> list[list[int]]:
 
 def section_parity(args: Any, out: list[dict[str, Any]]) -> None:
     from soar.config import PolicyConfig
+    from soar.engines.batch import Rollouts
     from soar.engines.generation import HFGenerator, SamplingParams
-    from soar.engines.trainer import PolicyTrainer, Rollouts
+    from soar.engines.trainer import PolicyTrainer
 
     model = make_model(args.shape, args.device)
     vocab = model.config.vocab_size
@@ -198,7 +204,7 @@ def section_generation(args: Any, out: list[dict[str, Any]]) -> None:
 
 
 def _rollouts(vocab: int, samples: int, prompt_len: int, completion: int, seed: int) -> Any:
-    from soar.engines.trainer import Rollouts
+    from soar.engines.batch import Rollouts
 
     p = prompts(1, prompt_len, vocab, seed)[0]
     comps = prompts(samples, completion, vocab, seed + 1)
@@ -313,12 +319,69 @@ def section_outer(args: Any, out: list[dict[str, Any]]) -> None:
     print_row(out[-1])
 
 
+def section_placement(args: Any, out: list[dict[str, Any]]) -> None:
+    """``soar plan``'s placement, measured: the teacher phase (one RLOO step of ``paper-math``'s teacher settings),
+    then ``--placement-students`` students, each one RLOO step of the student settings from its fp32 baseline copy
+    (as a sequential worker keeps it), spread over the GPUs this node has, a GPU's students one after another.
+
+    ``own`` (``compute.teacher_gpus 1``): the teacher's model and optimiser leave before the students come (they
+    live on a GPU of their own).  ``shared`` (0): they stay, as on the worker GPU that also holds the teacher.
+    Each row has the measured peak per GPU beside ``soar plan``'s figure (3b shape only)."""
+    from soar.config import load_config
+    from soar.engines.trainer import PolicyTrainer
+    from soar.loops.plan import plan
+
+    cfg = load_config("paper-math")
+    gpus = max(1, torch.cuda.device_count()) if args.device.startswith("cuda") else 1
+    devices = [f"cuda:{i}" for i in range(gpus)] if args.device.startswith("cuda") else [args.device]
+    predicted = plan(cfg) if args.shape == "3b" else None
+    gib = 2**30
+    for mode in args.placement_modes.split(","):
+        row: dict[str, Any] = {"section": "placement", "mode": mode, "gpus": gpus, "students": args.placement_students}
+        if predicted is not None:
+            row["plan_teacher_gib"] = predicted["memory"]["teacher"]["total"] / gib
+            row["plan_student_gib"] = predicted["student_peak"] / gib
+            teacher_b, student_b = predicted["memory"]["teacher"]["total"], predicted["student_peak"]
+            row["plan_peak_gib"] = (max(teacher_b, student_b) if mode == "own" else teacher_b + student_b) / gib
+        teacher = trainer = None
+        try:
+            reset_peak(args.device)
+            teacher = make_model(args.shape, devices[0])
+            vocab = teacher.config.vocab_size
+            trainer = PolicyTrainer(teacher, cfg.teacher, 10, 0, compute_dtype=torch.bfloat16)
+            r = _rollouts(vocab, 32, args.prompt_tokens, args.teacher_tokens, 5)
+            _, row["teacher_peak_gib"] = _timed_steps(lambda: trainer.step(r), args.device, 1)
+            if mode == "own":
+                teacher = trainer = None
+                reset_peak(args.device)
+            peaks: list[float | None] = []
+            for k in range(args.placement_students):
+                device = devices[k % gpus]
+                student = make_model(args.shape, device)
+                baseline = {name: t.detach().clone() for name, t in student.state_dict().items()}  # fp32, on device
+                s_trainer = PolicyTrainer(student, cfg.student, 10, 0, compute_dtype=torch.bfloat16)
+                r = _rollouts(vocab, 32, args.prompt_tokens, args.train_tokens, 20 + k)
+                s_trainer.step(r)
+                sync(args.device)
+                peaks.append(peak_gib(device))
+                student.load_state_dict(baseline)  # the next student on this GPU starts from the baseline
+                del student, s_trainer, baseline
+                gc.collect()
+            row["student_peaks_gib"] = peaks
+            row["peak_per_gpu_gib"] = max((p for p in peaks if p is not None), default=None)
+        except torch.OutOfMemoryError as exc:
+            row["error"] = f"out of memory: {str(exc)[:120]}"
+        teacher = trainer = None
+        out.append(row)
+        print_row(out[-1])
+        reset_peak(args.device)
+
 def print_row(row: dict[str, Any]) -> None:
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
 
 
 SECTIONS = {"parity": section_parity, "generation": section_generation, "training": section_training,
-            "outer": section_outer}
+            "outer": section_outer, "placement": section_placement}
 
 
 def main() -> None:
@@ -330,7 +393,10 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=200)
     parser.add_argument("--train-tokens", type=int, default=1024, help="Completion tokens per trained sequence.")
     parser.add_argument("--micro-batch", type=int, default=4)
-    parser.add_argument("--sections", default="generation,training,outer,parity")
+    parser.add_argument("--sections", default="generation,training,outer,parity,placement")
+    parser.add_argument("--placement-students", type=int, default=4, help="Students after the teacher phase.")
+    parser.add_argument("--placement-modes", default="own,shared",
+                        help="own: the teacher leaves the GPU before the students (compute.teacher_gpus 1); shared: it stays.")
     parser.add_argument("--references", default="eager",
                         help="Reference decoders timed beside the CUDA-graph one: eager,generate (empty: none).")
     parser.add_argument("--train-modes", default="full,full+memory,lora,lora+memory")
@@ -370,6 +436,8 @@ def main() -> None:
 
 
 def _what(row: dict[str, Any]) -> str:
+    if row.get("section") == "placement":
+        return (f"placement {row['mode']}: teacher phase, then {row['students']} students on {row['gpus']} GPU(s)")
     if "engine" in row:
         return f"generation {row['shape']} ({row['rows']} rows x {row['new_tokens']} tokens): {row['engine']}"
     if "mode" in row:
@@ -391,6 +459,10 @@ def _result(row: dict[str, Any]) -> str:
     if "max_abs_delta_logprob" in row:
         return (f"first differing token {row['tokens_before_first_difference']}, max abs delta log-prob before it "
                 f"{row['max_abs_delta_logprob']:.3g}")
+    if row.get("section") == "placement" and "error" not in row:
+        plan = f" (soar plan: {row['plan_peak_gib']:.1f})" if "plan_peak_gib" in row else ""
+        peak = row.get("peak_per_gpu_gib")
+        return f"peak per GPU {'?' if peak is None else f'{peak:.1f}'} GiB{plan}"
     if "step_seconds" in row:
         return f"{row['step_seconds']:.1f} s"
     return f"{row['seconds']:.1f} s" if "seconds" in row else ""

@@ -37,9 +37,10 @@ from soar.algo.rloo import leave_one_out_advantages
 from soar.config import load_config
 from soar.data.load import load_hard_set
 from soar.data.prompts import student_prompt
+from soar.engines.batch import Rollouts
 from soar.engines.generation import HFGenerator, SamplingParams
 from soar.engines.models import load_model
-from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.engines.trainer import PolicyTrainer
 from soar.math.verify import Verifier
 
 

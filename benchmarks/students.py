@@ -65,9 +65,9 @@ def child(mode: str, shape: str, extra: dict[str, str]) -> None:
     from soar.algo.seeds import derive_seed
     from soar.config import load_config
     from soar.data.load import load_hard_set
-    from soar.distributed.pool import build_pool
     from soar.engines.models import compute_dtype, load_model
     from soar.math.verify import Verifier
+    from soar.students.pool import build_pool
     from soar.types import StudentJob
 
     base = load_config("tiny")

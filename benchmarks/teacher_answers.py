@@ -73,7 +73,7 @@ def main() -> None:
     if args.write:
         from pathlib import Path
 
-        from soar.data.problems import write_jsonl
+        from soar.data.files import write_jsonl
         from soar.types import Problem
 
         rng = random.Random(args.seed)

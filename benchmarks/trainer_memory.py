@@ -36,8 +36,9 @@ def one(args: argparse.Namespace, name: str) -> dict[str, float]:
     import torch
 
     from soar.config import PolicyConfig
+    from soar.engines.batch import Rollouts
     from soar.engines.tiny import default_tokenizer, tiny_model
-    from soar.engines.trainer import PolicyTrainer, Rollouts
+    from soar.engines.trainer import PolicyTrainer
 
     torch.set_num_threads(2)
     tokenizer = default_tokenizer()

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from soar.engines.decoding import cache_kwarg
+from soar.engines.batch import cache_kwarg
 from soar.world.build import make_model, make_tokenizer
 from soar.world.family import WorldSpec
 

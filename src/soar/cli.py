@@ -182,9 +182,8 @@ def filter_(
     max_problems: Optional[int] = typer.Option(None, help="Stop after this many problems (a partial, resumable result)."),
 ) -> None:
     """Keep the problems the model fails k times out of k (data.fail_at_k): the hard set, its split, stats."""
-    from soar.loops.filter import run_filter
-
     from soar.data.provenance import filter_out_dir
+    from soar.loops.filter import run_filter
 
     cfg = resolve_config(preset, config, ctx.args)
     if out is None:

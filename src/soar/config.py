@@ -496,7 +496,8 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(d.filter_temperature > 0, "data.filter_temperature", "positive", d.filter_temperature)
     need(d.filter_max_new_tokens >= 1, "data.filter_max_new_tokens", "at least 1", d.filter_max_new_tokens)
     need(d.arithmetic_per_tier >= 1, "data.arithmetic_per_tier", "at least 1", d.arithmetic_per_tier)
-    from soar.world.family import TIERS as WORLD_TIERS, distinct_questions, is_world_name
+    from soar.world.family import TIERS as WORLD_TIERS
+    from soar.world.family import distinct_questions, is_world_name
 
     for tier in d.world_tiers:
         need(tier in WORLD_TIERS, "data.world_tiers", f"a list of world tiers ({', '.join(WORLD_TIERS)})", d.world_tiers)
@@ -539,8 +540,6 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(not c.judge.base_url or c.judge.base_url == "local" or c.judge.base_url.startswith(("http://", "https://")),
          "judge.base_url", "an http(s) URL or 'local'", c.judge.base_url)
     need(c.outer_steps >= 1, "outer_steps", "at least 1", c.outer_steps)
-    from soar.data.prompts import parse_prompt_date
-
     try:
         parse_prompt_date(c.model.prompt_date)
     except ValueError:
@@ -762,3 +761,10 @@ def _coerce(hint: Any, value: Any, key: str, origin: str) -> Any:
             raise ConfigError(f"{origin}: {key} must be a string, got {value!r}")
         return value
     raise ConfigError(f"{origin}: {key} has an unsupported type {hint!r}")  # pragma: no cover
+
+
+def parse_prompt_date(date: str) -> Any:
+    """``model.prompt_date`` (YYYY-MM-DD) as a ``datetime`` at noon; ``ValueError`` when it is not such a date."""
+    import datetime
+
+    return datetime.datetime.strptime(date, "%Y-%m-%d").replace(hour=12)

@@ -20,7 +20,6 @@ from soar.data.prompts import render, student_prompt, teacher_prompt
 from soar.engines.tiny import default_tokenizer, tiny_model
 from soar.loops.teacher import MULTITURN_ANSWER, MULTITURN_QUESTION
 
-
 _MADE: dict[tuple[int, int], Path] = {}
 """Folders already made in this process, by (steps, seed): training is deterministic, so a later call copies one
 (a dozen test modules each want this model; training it took 10-25 s each on 2 cores)."""

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from soar.config import PolicyConfig
+from soar.engines.batch import Rollouts
 from soar.engines.generation import HFGenerator, SamplingParams
 from soar.engines.lora import BatchedLoRATrainer, from_peft, to_peft
 from soar.engines.tiny import default_tokenizer, tiny_model
-from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.engines.trainer import PolicyTrainer
 
 CFG = PolicyConfig(finetune="lora", lr=2e-2, warmup_steps=1, lr_schedule="cosine", kl_coef=0.05, lora_rank=4,
                    lora_alpha=8, micro_batch_size=3, grad_clip=1.0)

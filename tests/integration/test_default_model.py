@@ -41,10 +41,11 @@ def test_default_model_generates_and_takes_one_rloo_step(verifier):
     from soar.algo.rloo import leave_one_out_advantages
     from soar.config import PolicyConfig
     from soar.data.prompts import student_prompt
+    from soar.engines.batch import Rollouts
     from soar.engines.evaluation import greedy_accuracy
     from soar.engines.generation import HFGenerator, SamplingParams
     from soar.engines.models import load_model
-    from soar.engines.trainer import PolicyTrainer, Rollouts
+    from soar.engines.trainer import PolicyTrainer
     from soar.types import Problem
 
     model, tokenizer = load_model(load_config("tiny").model)

@@ -17,7 +17,7 @@ def test_gpu_check_json_feeds_soar_plan(tmp_path):
              "inner.reward_questions=4", "student.batch_size=2", "student.group_size=4", "inner.steps=1",
              "teacher.max_new_tokens=24", "student.max_new_tokens=8", "reward.verify_workers=1"]
     tiny = ["--shape", "tiny", "--device", "cpu", "--new-tokens", "4", "--teacher-tokens", "4", "--prompt-tokens", "4",
-            "--train-tokens", "4", "--references", "eager,generate", "--tokenizer", str(tmp_path / "tokenizer"),
+            "--train-tokens", "4", "--placement-students", "2", "--references", "eager,generate", "--tokenizer", str(tmp_path / "tokenizer"),
             "--json", str(out), *[arg for item in small for arg in ("--outer-set", item)]]
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), *tiny], capture_output=True,
                          text=True, timeout=600)
@@ -35,6 +35,10 @@ def test_gpu_check_json_feeds_soar_plan(tmp_path):
     steps = [r for r in data["rows"] if r["section"] == "outer" and "step" in r]
     assert [r["step"] for r in steps] == [0, 1] and all(r["students"] == 2 for r in steps)
     assert all(r["phase_seconds"]["student_training"] > 0 for r in steps)
+    placement = {r["mode"]: r for r in data["rows"] if r["section"] == "placement"}
+    assert set(placement) == {"own", "shared"}
+    assert all(len(r["student_peaks_gib"]) == 2 and r["gpus"] == 1 for r in placement.values())  # no peak on a CPU
+    assert "placement own: teacher phase, then 2 students on 1 GPU(s)" in run.stdout
     plan = subprocess.run([sys.executable, "-m", "soar", "plan", "--preset", "paper-math", "--measured", str(out)],
                           capture_output=True, text=True, timeout=60)
     assert plan.returncode == 0, plan.stderr

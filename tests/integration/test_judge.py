@@ -9,14 +9,22 @@ travels only in the request header.
 import json
 import threading
 import time
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from soar.analysis.judge import (JUDGE_PROMPT, ChatEndpoint, JudgeCache, MalformedVerdict, Verdict, judge_all,
-                                 parse_verdict, taxonomy)
+from soar.analysis.judge import (
+    JUDGE_PROMPT,
+    ChatEndpoint,
+    JudgeCache,
+    MalformedVerdict,
+    Verdict,
+    judge_all,
+    parse_verdict,
+    taxonomy,
+)
 
 KEY = "sk-test-0123456789"
 

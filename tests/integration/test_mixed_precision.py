@@ -11,9 +11,10 @@ import torch
 from soar.algo.rloo import leave_one_out_advantages
 from soar.config import ModelConfig, PolicyConfig
 from soar.engines import models
+from soar.engines.batch import Rollouts
 from soar.engines.generation import HFGenerator, SamplingParams
 from soar.engines.tiny import default_tokenizer, tiny_model
-from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.engines.trainer import PolicyTrainer
 from soar.errors import SoarError
 
 BF16 = torch.bfloat16

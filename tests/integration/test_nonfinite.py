@@ -8,9 +8,10 @@ import torch
 
 from soar.algo.losses import rloo_loss
 from soar.config import PolicyConfig
+from soar.engines.batch import Rollouts
 from soar.engines.lora import BatchedLoRATrainer
 from soar.engines.tiny import default_tokenizer, tiny_model
-from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.engines.trainer import PolicyTrainer
 
 CFG = PolicyConfig(lr=1e-2, warmup_steps=0, kl_coef=0.05, micro_batch_size=2, lora_rank=4, lora_alpha=8)
 

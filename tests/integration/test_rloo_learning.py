@@ -4,9 +4,10 @@ import pytest
 
 from soar.algo.rloo import leave_one_out_advantages
 from soar.config import PolicyConfig
+from soar.engines.batch import Rollouts
 from soar.engines.generation import HFGenerator, SamplingParams
 from soar.engines.tiny import default_tokenizer, tiny_model
-from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.engines.trainer import PolicyTrainer
 
 
 @pytest.fixture(scope="module")

@@ -124,9 +124,9 @@ def in_process(model_dir, tmp_path_factory):
     Ray worker runs)."""
     import torch
 
-    from soar.distributed.pool import build_pool
     from soar.engines.models import load_model
     from soar.math.verify import Verifier
+    from soar.students.pool import build_pool
 
     cfg = _pool_cfg(model_dir, tmp_path_factory.mktemp("inproc"))
     threads = torch.get_num_threads()
@@ -145,7 +145,7 @@ def in_process(model_dir, tmp_path_factory):
 
 
 def test_ray_pool_equals_the_in_process_pool_and_promotion_reaches_every_worker(ray_cluster, in_process):
-    from soar.distributed.pool import RayStudentPool
+    from soar.students.pool import RayStudentPool
 
     cfg, base, first, recheck, second = in_process
     pool = RayStudentPool(cfg)
@@ -162,7 +162,7 @@ def test_ray_pool_equals_the_in_process_pool_and_promotion_reaches_every_worker(
 
 
 def test_a_killed_ray_worker_is_replaced_and_its_batch_runs_again(ray_cluster, in_process):
-    from soar.distributed.pool import RayStudentPool
+    from soar.students.pool import RayStudentPool
 
     cfg, base, first, _, _ = in_process
     pool = RayStudentPool(cfg)
@@ -219,8 +219,8 @@ def test_ray_workers_keep_their_students_and_the_driver_gets_one_copy_per_promot
     never holds a student the promotion rule can no longer choose, and after the step only the one candidate."""
     from soar.algo.promotion import PromotionCandidates, PromotionState, decide_promotion, grounded_rewards
     from soar.data.load import load_hard_set
-    from soar.distributed.pool import RayStudentPool
     from soar.engines.models import load_model
+    from soar.students.pool import RayStudentPool
 
     cfg = _cfg(model_dir, tmp_path, **{"compute.workers": 2, "compute.threads": 1, "inner.repeats": 4})
     parameters = sum(p.numel() for p in load_model(cfg.model)[0].parameters())
@@ -269,8 +269,8 @@ def test_the_teacher_holds_a_gpu_no_student_worker_is_placed_on(model_dir, tmp_p
     """compute.teacher_gpus 1 on a Ray instance with 3 logical GPUs (Ray declares GPUs that do not exist): the
     teacher's seat and 2 one-GPU workers get 3 different GPUs; a fourth one-GPU claim has none left."""
     ray = pytest.importorskip("ray")
-    from soar.distributed.pool import RayStudentPool, reserve_teacher_gpus
     from soar.errors import SoarError
+    from soar.students.pool import RayStudentPool, reserve_teacher_gpus
 
     was = ray.is_initialized()
     if was:

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from soar.config import PolicyConfig
+from soar.engines.batch import Rollouts
 from soar.engines.tiny import default_tokenizer, tiny_model
-from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.engines.trainer import PolicyTrainer
 
 BASE = PolicyConfig(lr=1e-2, warmup_steps=0, kl_coef=0.05, micro_batch_size=3, lora_rank=4, lora_alpha=8)
 

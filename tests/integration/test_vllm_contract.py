@@ -263,10 +263,10 @@ def test_a_lora_teacher_on_vllm_is_refused_in_one_line(formatted_dir, tmp_path):
 
 
 def test_no_device_for_vllm_is_one_line(vllm, model_dir, monkeypatch):
+    import vllm.platforms
+
     from soar.engines.vllm_generator import VLLMGenerator
     from soar.errors import SoarError
-
-    import vllm.platforms
 
     monkeypatch.setattr(vllm.platforms.current_platform, "device_type", "")  # what vLLM reports with no GPU
     with pytest.raises(SoarError, match="found no GPU") as caught:

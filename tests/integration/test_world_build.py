@@ -63,9 +63,9 @@ def test_the_folder_loads_as_a_model_with_the_worlds_prompts(built):
 
 
 def test_filter_and_prepare_hard_set_make_and_keep_world_hard(built, tmp_path, monkeypatch):
-    import soar.data.problems as problems
     from rich.console import Console
 
+    import soar.data.problems as problems
     from soar.loops.world import prepare_hard_set
 
     _, folder = built
@@ -95,9 +95,9 @@ def _small(folder, tmp_path):
 
 
 def test_a_world_run_records_what_its_datasets_hold_and_a_frozen_teacher_stays_put(built, tmp_path, monkeypatch):
-    import soar.data.problems as problems
     from rich.console import Console
 
+    import soar.data.problems as problems
     from soar.loops.run_dir import RunDir
     from soar.loops.train import train
     from soar.loops.world import prepare_hard_set

@@ -5,8 +5,9 @@ from collections import namedtuple
 import pytest
 import torch
 
+from soar.io import DiskSpaceError, payload_bytes, write_atomic
 from soar.loops import run_dir as run_dir_module
-from soar.loops.run_dir import DiskSpaceError, RunDir, load_part, payload_bytes, write_atomic
+from soar.loops.run_dir import RunDir, load_part
 
 Usage = namedtuple("Usage", "total used free")
 

@@ -1,10 +1,15 @@
 from pathlib import Path
 
-import pytest
+from soar.data.prompts import (
+    STUDENT_PROMPT,
+    TEACHER_PROMPT,
+    render,
+    student_prompt,
+    student_prompt_text,
+    teacher_prompt,
+)
 
-from soar.data.prompts import STUDENT_PROMPT, TEACHER_PROMPT, render, student_prompt, student_prompt_text, teacher_prompt
-
-PAPER = Path(__file__).resolve().parents[3] / "shared" / "paper" / "soar-paper.md"
+PAPER = Path(__file__).resolve().parents[2] / "docs" / "paper" / "appendix-b1-prompts.md"  # the paper's B.1, verbatim
 
 
 def _tokenizer(chat_template):
@@ -29,7 +34,6 @@ def test_prompts_hold_the_papers_text():
     assert student_prompt_text("What is 2+2?").endswith("User: What is 2+2? Assistant: ")
 
 
-@pytest.mark.skipif(not PAPER.exists(), reason="the paper is not beside this checkout")
 def test_prompts_are_verbatim_from_appendix_b1():
     paper = PAPER.read_text()
     for paragraph in TEACHER_PROMPT.split("\n\n"):

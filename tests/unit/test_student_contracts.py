@@ -3,8 +3,8 @@
 import pytest
 
 from soar.config import load_config
-from soar.distributed.pool import batches, pool_description
 from soar.errors import ConfigError
+from soar.students.pool import batches, pool_description
 from soar.types import StepRecord, StudentJob
 
 RECORD = {"step": 3, "groups": 1, "rewards": [0.1, -0.1], "student_rewards": [[0.1, 0.1], [-0.1, -0.1]],
@@ -39,7 +39,7 @@ def test_batches_keep_job_order():
 
 def test_row_students_find_blocks_once_per_index():
     torch = pytest.importorskip("torch")
-    from soar.engines.lora import RowStudents
+    from soar.engines.batch import RowStudents
 
     rows = RowStudents()
     rows.index = torch.tensor([0, 0, 1, 1, 2, 2])
@@ -67,24 +67,6 @@ def test_batched_students_must_be_lora_and_pool_values_are_checked():
     assert "batched LoRA, up to 4" in described and "2 Ray workers" in described
 
 
-def test_a_generator_takes_new_weights_through_update_weights():
-    """A generator over its own copy of the model samples like the trained model once given its weights."""
-    pytest.importorskip("torch")
-    from soar.engines.base import WeightUpdate
-    from soar.engines.generation import HFGenerator, SamplingParams
-    from soar.engines.tiny import default_tokenizer, tiny_model
-    from soar.errors import SoarError
-
-    tokenizer = default_tokenizer()
-    trained, stale = tiny_model(tokenizer, seed=1, init_std=0.5), tiny_model(tokenizer, seed=2, init_std=0.5)
-    greedy = SamplingParams(max_new_tokens=6, greedy=True)
-    generator = HFGenerator(stale, tokenizer)
-    target = HFGenerator(trained, tokenizer).generate(["Say a number:"], 1, greedy)[0][0].token_ids
-    assert generator.generate(["Say a number:"], 1, greedy)[0][0].token_ids != target
-    generator.update_weights(WeightUpdate("full", dict(trained.named_parameters()), version=1))
-    assert generator.generate(["Say a number:"], 1, greedy)[0][0].token_ids == target
-    with pytest.raises(SoarError, match="does not fit"):
-        generator.update_weights(WeightUpdate("full", {"model.nothing.weight": next(trained.parameters())}))
 
 
 def test_a_lora_rank_is_rounded_up_to_one_vllm_admits():

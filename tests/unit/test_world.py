@@ -10,9 +10,24 @@ from soar.data.prompts import student_prompt, teacher_prompt
 from soar.data.provenance import prompt_sha
 from soar.errors import ConfigError
 from soar.math.extract import last_boxed
-from soar.world.family import (OTHER, STUDENT_PROMPT, TEACHER_PROMPT, TIERS, WorldSpec, content, distinct_questions,
-                               generate_problems, is_world_name, kind_of, make_question, model_identity, solve,
-                               teacher_completion, training_text, world_spec)
+from soar.world.family import (
+    OTHER,
+    STUDENT_PROMPT,
+    TEACHER_PROMPT,
+    TIERS,
+    WorldSpec,
+    content,
+    distinct_questions,
+    generate_problems,
+    is_world_name,
+    kind_of,
+    make_question,
+    model_identity,
+    solve,
+    teacher_completion,
+    training_text,
+    world_spec,
+)
 
 
 def test_every_tier_makes_true_problems_of_its_kind():

@@ -35,7 +35,6 @@ anchored nothing; docs/world.md measured a teacher's answers decaying).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import Literal
 

@@ -227,16 +227,17 @@ class JudgeCache:
         self.path = path
         self.lock = threading.Lock()
         self.verdicts: dict[str, Verdict] = {}
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                    self.verdicts[row["key"]] = Verdict(**row["verdict"])
-                except (ValueError, KeyError, TypeError):
-                    continue
+        from soar.io import read_jsonl
+
+        for row in read_jsonl(path, repair=True):  # a torn last line (a kill mid-append) is cut, the rest kept
+            try:
+                self.verdicts[row["key"]] = Verdict(**row["verdict"])
+            except (KeyError, TypeError):
+                raise SoarError(f"{path}: a cached verdict of another shape ({str(row)[:80]}); "
+                                f"delete the file to judge again") from None
 
     def put(self, key: str, verdict: Verdict) -> None:
-        from soar.loops.run_dir import append_jsonl
+        from soar.io import append_jsonl
 
         with self.lock:
             self.verdicts[key] = verdict

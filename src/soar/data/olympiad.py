@@ -32,12 +32,12 @@ PREFIX = "olympiadbench:"
 
 def load_olympiadbench(path: str | Path) -> tuple[list[Problem], dict[str, int]]:
     """The text-only, answerable problems of an OlympiadBench file, and how many records were left out why."""
-    from soar.data.problems import _read_json, _read_jsonl, _read_parquet
+    from soar.data.files import read_json_records, read_jsonl_records, read_parquet_records
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"OlympiadBench file not found: {path} (the release's OE_TO_maths_en_COMP.json)")
-    readers = {".json": _read_json, ".jsonl": _read_jsonl, ".parquet": _read_parquet}
+    readers = {".json": read_json_records, ".jsonl": read_jsonl_records, ".parquet": read_parquet_records}
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"{path}: unsupported file type {path.suffix!r} for OlympiadBench; use .json, .jsonl or "

@@ -16,13 +16,13 @@ Bad input raises :class:`~soar.errors.DataError` naming the file and the line
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from soar.data.files import READERS
 from soar.data.olympiad import PREFIX as OLYMPIAD_PREFIX
 from soar.errors import DataError
 from soar.math.extract import last_boxed
@@ -94,7 +94,7 @@ def load_problems(
     if path.is_dir():  # a local Hugging Face dataset (saved or a folder of data files)
         return load_hf_dataset(str(path), hf_split, fields, config=hf_config)
     suffix = path.suffix.lower()
-    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet}
+    readers = READERS
     if suffix not in readers:
         raise DataError(f"{path}: unsupported file type {suffix!r}; use .jsonl, .json, .csv or .parquet")
     problems = [record_to_problem(rec, fields, where) for where, rec in readers[suffix](path)]
@@ -141,53 +141,6 @@ def _plain(value: Any) -> bool:
     return True
 
 
-def _read_jsonl(path: Path) -> Iterable[tuple[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{number}", json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
-
-
-def _read_json(path: Path) -> Iterable[tuple[str, Any]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    if isinstance(data, dict):  # {"problems": [...]} or {"data": [...]}
-        lists = [v for v in data.values() if isinstance(v, list)]
-        if len(lists) != 1:
-            raise DataError(f"{path}: expected a list of records, or an object holding exactly one list")
-        data = lists[0]
-    if not isinstance(data, list):
-        raise DataError(f"{path}: expected a list of records")
-    for index, record in enumerate(data):
-        yield f"{path}: record {index}", record
-
-
-def _read_csv(path: Path) -> Iterable[tuple[str, Any]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for record in reader:
-            if None in record:  # more cells than header columns
-                raise DataError(f"{path}:{reader.line_num}: more values than header columns")
-            yield f"{path}:{reader.line_num}", record
-
-
-def _read_parquet(path: Path) -> Iterable[tuple[str, Any]]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for corrupt files
-        raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
-    for index, record in enumerate(table.to_pylist()):
-        yield f"{path}: row {index}", record
-
-
 def load_hf_dataset(name: str, split: str, fields: Fields, config: str | None = None) -> list[Problem]:
     """A Hugging Face dataset by hub name or local path (``load_dataset`` / ``load_from_disk``)."""
     import datasets
@@ -203,13 +156,3 @@ def load_hf_dataset(name: str, split: str, fields: Fields, config: str | None = 
     except Exception as exc:  # network, missing split, bad files: one clear line
         raise DataError(f"Hugging Face dataset {name!r} (split {split!r}) could not be loaded: {exc}") from None
     return [record_to_problem(rec, fields, f"{name}[{split}] record {i}") for i, rec in enumerate(data)]
-
-
-def write_jsonl(path: Path, problems: Iterable[Problem]) -> None:
-    """Write problems as JSONL atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for problem in problems:
-            handle.write(json.dumps(problem.to_dict(), ensure_ascii=False) + "\n")
-    tmp.replace(path)

@@ -35,6 +35,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from soar.config import parse_prompt_date
+
 TEACHER_PROMPT = """You are generating a new math problem for a math assistant.
 
 Allowed topics: Algebra, Counting and Probability, Geometry, Intermediate Algebra, Number Theory, Prealgebra, or Precalculus.
@@ -106,13 +108,6 @@ def render(text: str, tokenizer: ChatTokenizer | None, history: Sequence[tuple[s
         messages + [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True,
         chat_template=template, date_string=day.strftime("%d %b %Y"),
     )
-
-
-def parse_prompt_date(date: str) -> Any:
-    """``model.prompt_date`` (YYYY-MM-DD) as a ``datetime`` at noon; ``ValueError`` when it is not such a date."""
-    import datetime
-
-    return datetime.datetime.strptime(date, "%Y-%m-%d").replace(hour=12)
 
 
 @functools.lru_cache(maxsize=32)

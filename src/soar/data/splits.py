@@ -16,8 +16,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from soar.data.problems import write_jsonl
+from soar.data.files import write_jsonl
 from soar.errors import DataError
+from soar.io import iter_jsonl
 from soar.types import Problem
 
 
@@ -74,5 +75,4 @@ def load_or_make_split(
 
 def _read_split(path: Path) -> list[Problem]:
     """Read back what :func:`write_jsonl` wrote (the exact inverse, metadata included)."""
-    with path.open(encoding="utf-8") as handle:
-        return [Problem.from_dict(json.loads(line)) for line in handle if line.strip()]
+    return [Problem.from_dict(record) for _, record in iter_jsonl(path, torn_tail=False)]

@@ -18,7 +18,7 @@ weight refresh in place reaches the graphs); only the attention over the cache
 is new, because transformers' mask construction inspects tensor values (a host
 sync, which cannot be captured):
 
-* the prompt is prefilled by the eager path (:func:`soar.engines.decoding.prefill`,
+* the prompt is prefilled by the eager path (:func:`soar.engines.batch.prefill`,
   shared prefix once) into a preallocated buffer of ``rows x (prompt +
   max_new_tokens)`` positions, which then *is* the static cache;
 * one step writes the new key/value at column ``length`` (a device tensor, so
@@ -32,7 +32,7 @@ sync, which cannot be captured):
   memory pool; when finished rows are dropped (half of them done, as in the
   eager loop) the live rows move to the front of the same buffers and the
   smaller row count gets its graphs;
-* sampling (:func:`soar.engines.decoding.sample_next`) runs eagerly between
+* sampling (:func:`soar.engines.batch.sample_next`) runs eagerly between
   replays, and the sampled tokens travel to the host while the next step's
   graph already runs (the host's bookkeeping overlaps the GPU's step; a row
   that finished decodes one step more, discarded).
@@ -161,7 +161,7 @@ def decode_static(model: Any, tokenizer: Any, prompts: list[list[int]], rows: li
                   pad_id: int, rng: torch.Generator | None, graphs: bool = True) -> list[Any]:
     """:func:`soar.engines.decoding.decode` for a plain model (:func:`supports`), the step replayed as a CUDA graph
     (``graphs=False``: the same static step run eagerly, e.g. on CPU, for tests)."""
-    from soar.engines.decoding import BufferCache, Decoded, prefill, record_step, sample_next
+    from soar.engines.batch import BufferCache, Decoded, prefill, record_step, sample_next
 
     device = next(model.parameters()).device
     capacity = max(len(p) for p in prompts) + max_new_tokens

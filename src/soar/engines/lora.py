@@ -44,43 +44,10 @@ from torch import nn
 
 from soar.algo.losses import LossStats, finite_step, rloo_loss, token_logprobs
 from soar.config import PolicyConfig
-from soar.engines.decoding import cache_kwarg, prefill
-from soar.engines.trainer import Rollouts, pad_completions
+from soar.engines.batch import Rollouts, RowStudents, cache_kwarg, pad_completions, prefill
 
 Adapter = dict[str, tuple[torch.Tensor, torch.Tensor]]
 """One student's adapter: layer name -> (A (in, r), B (r, out))."""
-
-
-class RowStudents:
-    """The student of every row of the batch being run; ``index`` None runs the base model (adapters off).
-
-    ``blocks`` is worked out once per ``index`` (not once per layer): when the rows are consecutive students
-    s0..s0+S-1 in order, ``c`` rows each (how the trainer lays out a batch, and the generator each chunk of
-    one), every layer runs its adapters as one batched matmul over views of its stacked weights, with no
-    per-row copy of them.  (Measured: a generation chunk of students 2-3 that took the per-row gather
-    instead spent most of a probe's time there.)
-    """
-
-    def __init__(self) -> None:
-        self._index: torch.Tensor | None = None
-        self.blocks: tuple[int, int, int] | None = None
-        """(s0, S, c): rows are students s0..s0+S-1, c consecutive rows each; None: rows in any order (gathered)."""
-
-    @property
-    def index(self) -> torch.Tensor | None:
-        return self._index
-
-    @index.setter
-    def index(self, value: torch.Tensor | None) -> None:
-        self._index, self.blocks = value, None
-        if value is not None and value.numel():
-            first = int(value[0])
-            students = int(value[-1]) - first + 1
-            if students >= 1 and value.numel() % students == 0:
-                per = value.numel() // students
-                expected = torch.arange(first, first + students, device=value.device).repeat_interleave(per)
-                if torch.equal(value, expected):
-                    self.blocks = (first, students, per)
 
 
 class StudentLoRALinear(nn.Module):
@@ -129,14 +96,6 @@ def attach(model: Any, students: int, rank: int, alpha: float) -> dict[str, Stud
         setattr(parent, child, layer)
         layers[name] = layer
     return layers
-
-
-def student_rows(model: Any) -> RowStudents | None:
-    """The :class:`RowStudents` of a model with student adapters (None for a plain model)."""
-    for module in model.modules():
-        if isinstance(module, StudentLoRALinear):
-            return module.rows
-    return None
 
 
 def initial_adapter(layers: dict[str, StudentLoRALinear], rank: int, seed: int) -> Adapter:

@@ -29,42 +29,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from soar.algo.losses import LossStats, finite_step, rloo_loss, token_logprobs
 from soar.config import PolicyConfig
-from soar.engines.decoding import cache_kwarg, prefill
+from soar.engines.batch import Rollouts, cache_kwarg, pad_completions, prefill
 
 LossFn = Callable[..., tuple[torch.Tensor, LossStats]]
-
-
-@dataclass
-class Rollouts:
-    """Sampled sequences with one advantage each (tokens as ids, not tensors)."""
-
-    prompt_ids: list[list[int]]
-    completion_ids: list[list[int]]
-    advantages: list[float]
-    completion_mask: list[list[int]] | None = None
-    """1 where the policy sampled the token, 0 where it was forced (template text)."""
-
-
-def pad_completions(r: Rollouts, index: Sequence[int], pad: int
-                    ) -> tuple[int, list[list[int]], list[list[int]], list[list[int]]]:
-    """Completions ``index`` of ``r`` right-padded to a common width C: ``(C, ids, attention, loss mask)``; the
-    mask is 1 on sampled tokens (``completion_mask``, default all) and 0 on padding."""
-    C = max(max(len(r.completion_ids[i]) for i in index), 1)
-    ids, attention, mask = [], [], []
-    for i in index:
-        completion = r.completion_ids[i]
-        forced = r.completion_mask[i] if r.completion_mask is not None else [1] * len(completion)
-        ids.append(completion + [pad] * (C - len(completion)))
-        attention.append([1] * len(completion) + [0] * (C - len(completion)))
-        mask.append(list(forced) + [0] * (C - len(completion)))
-    return C, ids, attention, mask
 
 
 def trainable(model: Any, cfg: PolicyConfig) -> Any:
@@ -274,7 +247,7 @@ class PolicyTrainer:
         """Per-token log-probs of the completions (policy, reference) and the loss mask.
 
         Each distinct prompt of the micro-batch is run once (and a prefix they
-        all share, once: :func:`soar.engines.decoding.prefill`); its KV cache
+        all share, once: :func:`soar.engines.batch.prefill`); its KV cache
         is repeated for the rows that share it and the completions
         (right-padded to C) run on top, so a group of samples of one prompt
         costs one prompt forward/backward, not one per sample.

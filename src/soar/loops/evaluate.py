@@ -4,7 +4,7 @@ Sections 4.3-4.5 and Appendix B.6.  A *question source* is any problem file:
 a run's ``promotion_questions.jsonl`` (PQ), a ``soar sample`` file (Base-T,
 Grounded-T, Intrinsic-T), a curated problem set (the oracle bound), or none
 (Hard-Only).  For each seed a fresh student (the base model) is trained with
-the inner loop's RLOO step (``soar.loops.student.rloo_step``) for
+the inner loop's RLOO step (``soar.students.worker.rloo_step``) for
 ``evaluation.max_steps`` steps:
 
 * ``curriculum``: synthetic questions only for ``synthetic_warmup_steps``
@@ -66,14 +66,15 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from soar.algo.seeds import derive_seed
 from soar.algo.early_stopping import aggregate_seeds, early_stopping_step, window_average
+from soar.algo.seeds import derive_seed
 from soar.config import SoarConfig, to_yaml
 from soar.data.load import load_hard_set
 from soar.data.provenance import require_provenance
 from soar.data.splits import content_key
 from soar.errors import SoarError
-from soar.loops.run_dir import RunDir, load_part, write_atomic
+from soar.io import write_atomic
+from soar.loops.run_dir import RunDir, load_part
 from soar.math.passk import mean_pass_at_k
 from soar.types import Problem
 
@@ -234,7 +235,7 @@ def _promoted(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, te
 def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem], folder: Path,
                 seed: int, trainer: Any, questions: list[Problem], hard_train: list[Problem],
                 console: Console) -> dict[str, Any]:
-    from soar.loops.student import rloo_step
+    from soar.students.worker import rloo_step
 
     e, size = cfg.evaluation, cfg.student.batch_size
     pools = {"synthetic": questions, "hard": hard_train, "mixed": questions + hard_train}

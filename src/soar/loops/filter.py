@@ -40,12 +40,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from soar.algo.seeds import derive_seed
 from soar.config import SoarConfig
-from soar.data.provenance import PROVENANCE_VERSION, problems_key, prompt_sha
+from soar.data.files import write_jsonl
 from soar.data.load import load_pool
-from soar.data.problems import write_jsonl
+from soar.data.provenance import PROVENANCE_VERSION, problems_key, prompt_sha
 from soar.data.splits import content_key, split_problems
 from soar.errors import ConfigError, SoarError
-from soar.loops.run_dir import append_jsonl
+from soar.io import append_jsonl, read_jsonl
 from soar.types import Problem
 from soar.world.family import model_identity
 
@@ -148,18 +148,12 @@ def _read_results(out: Path, settings: dict[str, Any], pool_size: int) -> list[d
     path = out / "results.jsonl"
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    header = json.loads(lines[0]) if lines else {}
+    lines = read_jsonl(path)  # the one rule: a line torn by a kill (the last) is skipped
+    header = lines[0] if lines else {}
     if header.get("settings") != settings:
         raise SoarError(f"{path} was written with other settings ({header.get('settings')}); "
                         f"use another output folder, or delete it to start over")
-    records = []
-    for number, line in enumerate(lines[1:], start=2):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number != len(lines):  # only the last line can be torn by a kill
-                raise SoarError(f"{path}:{number}: not valid JSON") from None
+    records = lines[1:]
     if records and records[-1]["index"] != len(records) - 1:
         raise SoarError(f"{path}: records are not the pool's problems in order; delete it to start over")
     whole = len(records) if len(records) == pool_size else len(records) - len(records) % settings["block"]

@@ -35,7 +35,7 @@ from typing import Any
 
 from soar.config import SoarConfig
 from soar.errors import ConfigError
-from soar.loops.run_dir import format_bytes
+from soar.io import format_bytes
 
 PAPER_GPU_HOURS = (1536, 1920)
 """B.9: 4 nodes x 8 GPUs for 48-60 hours per SOAR training run."""

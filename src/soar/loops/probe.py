@@ -210,12 +210,12 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
     from soar.data.load import load_hard_set
     from soar.data.problems import load_problems
     from soar.data.provenance import require_provenance
-    from soar.distributed.pool import build_pool, pool_description
     from soar.engines.generation import build_generator
     from soar.engines.models import compute_dtype, load_model
-    from soar.loops.run_dir import append_jsonl, write_atomic
+    from soar.io import append_jsonl, read_jsonl, write_atomic
     from soar.loops.teacher import sample_teacher
     from soar.math.verify import Verifier
+    from soar.students.pool import build_pool, pool_description
 
     console = console or Console()
     tiers = list(world_tiers(cfg))
@@ -283,11 +283,8 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
 
         results_file = folder / "results.jsonl"
         done: dict[str, dict[str, Any]] = {}
-        if results_file.exists():
-            for line in results_file.read_text().splitlines():
-                if line.strip():
-                    record = json.loads(line)
-                    done[record["job_id"]] = record
+        for record in read_jsonl(results_file, repair=True):  # a kill mid-append leaves a torn last line: cut
+            done[record["job_id"]] = record
         qr = [p.to_dict() for p in reward_questions]
         jobs = [StudentJob(f"{kind}-d{d}-j{j}", 0, [p.to_dict() for p in dataset], qr,
                            derive_seed(seed, "probe_student", d, j), cfg.inner.steps, ki * datasets + d, j)

@@ -125,7 +125,7 @@ def _metrics(run: Path) -> list[StepRecord]:
     from soar.loops.run_dir import RunDir
 
     try:
-        records = [StepRecord.from_dict(r) for r in RunDir(run).read("metrics.jsonl", lenient=True)]
+        records = [StepRecord.from_dict(r) for r in RunDir(run).read("metrics.jsonl")]
     except TypeError as exc:  # a required field missing: not a record soar train wrote
         raise SoarError(f"{run / 'metrics.jsonl'}: not an outer-step record ({exc})") from None
     if not records:
@@ -386,7 +386,7 @@ def _student_curves(names: dict[Path, str], path: Path) -> Path:
     for folder, method in names.items():
         by_step = curves.setdefault(method, {})
         for seed_dir in sorted(folder.glob("seed_*")):
-            for record in RunDir(seed_dir).read("evals.jsonl", lenient=True):
+            for record in RunDir(seed_dir).read("evals.jsonl"):
                 by_step.setdefault(record["step"], []).append(record["pass_at_k"])
     curves = {method: by_step for method, by_step in curves.items() if by_step}
     if not curves:

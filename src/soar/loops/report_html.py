@@ -45,7 +45,7 @@ def write_html(path: Path, runs: list[tuple[Path, list[StepRecord]]], rows: list
     for run, records in runs:
         parts.append(_run_section(run, records))
     parts.append("</body></html>\n")
-    from soar.loops.run_dir import write_atomic
+    from soar.io import write_atomic
 
     write_atomic(path, "".join(parts))
     return path
@@ -101,11 +101,11 @@ def _run_section(run: Path, records: list[StepRecord]) -> str:
                    f"<td class='num'>{diversity}</td><td>{escape(kinds_text(r))}</td></tr>")
     out.append("</table><h3>Questions by step</h3>")
     for r in records:
-        questions = rundir.read(f"questions/step_{r.step:04d}.jsonl", lenient=True)
+        questions = rundir.read(f"questions/step_{r.step:04d}.jsonl")
         rewards = ", ".join(f"{x:+.3f}" for x in r.rewards)
         out.append(f"<details><summary>step {r.step}: {len(questions)} questions, dataset rewards [{rewards}]"
                    f"{' (promotion)' if r.promoted else ''}</summary>" + _questions(questions) + "</details>")
-    pq = rundir.read("promotion_questions.jsonl", lenient=True)
+    pq = rundir.read("promotion_questions.jsonl")
     out.append(f"<h3>Promotion questions ({len(pq)})</h3>" + (_questions(pq) if pq else "<p>none yet</p>"))
     return "".join(out)
 

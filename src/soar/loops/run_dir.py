@@ -51,25 +51,16 @@ from pathlib import Path
 from typing import Any
 
 from soar.errors import SoarError
-
-
-SPACE_MARGIN = 64 * 2**20
-"""Bytes kept free beyond a write's tensors (file headers, pickled metadata, the filesystem's own needs)."""
-
-
-class DiskSpaceError(SoarError):
-    """Too little free disk for a write (checked before it, or the write itself failed)."""
-
-
-def payload_bytes(value: Any) -> int:
-    """Bytes of the tensors in ``value`` (nested dicts, lists, tuples); other leaves count as nothing."""
-    if hasattr(value, "element_size") and hasattr(value, "numel"):
-        return int(value.element_size() * value.numel())
-    if isinstance(value, dict):
-        return sum(payload_bytes(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(payload_bytes(v) for v in value)
-    return 0
+from soar.io import (
+    append_jsonl,
+    fsync,
+    payload_bytes,
+    read_jsonl,
+    require_space,
+    save_atomic,
+    write_atomic,
+    write_failed,
+)
 
 
 class RunDir:
@@ -98,13 +89,7 @@ class RunDir:
 
     def require_space(self, needed: int, what: str) -> None:
         """:class:`DiskSpaceError` unless the run's disk has ``needed`` bytes (plus the margin) free."""
-        folder = self.path.resolve()
-        while not folder.exists() and folder != folder.parent:  # a run not created yet: the disk it will be on
-            folder = folder.parent
-        free = shutil.disk_usage(folder).free
-        if free < needed + SPACE_MARGIN:
-            raise DiskSpaceError(f"{self.path}: {what} needs {format_bytes(needed + SPACE_MARGIN)} free on its disk, "
-                                 f"{format_bytes(free)} are free; free some space, then: {self.resume_hint}")
+        require_space(self.path, needed, f"{self.path}: {what}", self.resume_hint)
 
     @property
     def resume_hint(self) -> str:
@@ -117,32 +102,21 @@ class RunDir:
         try:
             append_jsonl(self.path / name, records)
         except OSError as exc:
-            raise _write_failed(self.path / name, exc, self.resume_hint) from None
+            raise write_failed(self.path / name, exc, self.resume_hint) from None
 
     def write_questions(self, step: int, records: list[dict[str, Any]]) -> None:
         lines = "".join(json.dumps(r) + "\n" for r in records)
         write_atomic(self.questions / f"step_{step:04d}.jsonl", lines)
 
-    def read(self, name: str, lenient: bool = False) -> list[dict[str, Any]]:
-        """The records of a JSONL file; ``lenient`` skips a line torn by a kill instead of failing on it."""
-        path = self.path / name
-        if not path.exists():
-            return []
-        records = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    if not lenient:
-                        raise SoarError(f"{path}:{number}: not a JSON record (was the run killed while writing?)") from None
-        return records
+    def read(self, name: str) -> list[dict[str, Any]]:
+        """The records of a JSONL file of the run (:func:`soar.io.read_jsonl`: a line torn by a kill is skipped)."""
+        return read_jsonl(self.path / name)
 
     def truncate_after(self, step: int) -> None:
         """Drop records of steps after ``step`` (written by a step whose checkpoint never completed)."""
         for name in ("metrics.jsonl", "promotion_questions.jsonl", "memory.jsonl"):
             if (self.path / name).exists():
-                kept = [r for r in self.read(name, lenient=True) if r.get("step", -1) <= step]
+                kept = [r for r in self.read(name) if r.get("step", -1) <= step]
                 write_atomic(self.path / name, "".join(json.dumps(r) + "\n" for r in kept))
         for file in self.questions.glob("step_*.jsonl"):
             if int(file.stem.split("_")[1]) > step:
@@ -184,7 +158,7 @@ class RunDir:
         self.teachers.mkdir(exist_ok=True)
         path = self.teachers / f"step_{step:04d}.pt"
         self.require_space(payload_bytes(weights), f"the teacher kept after step {step + 1}")
-        _save_atomic(weights, path, hint=self.resume_hint)
+        save_atomic(weights, path, hint=self.resume_hint)
         if keep:
             for old in self.teachers_by_step()[:-keep]:
                 old.unlink()
@@ -373,79 +347,15 @@ def _save_folder(final: Path, tensors: dict[str, Any], info: dict[str, Any], inf
             info = {**info, "parts": parts}
         (tmp / info_name).write_text(json.dumps(info, indent=1), encoding="utf-8")
         for file in tmp.iterdir():  # on disk before anything points at them (survives a power cut, not just a kill)
-            _fsync(file)
-        _fsync(tmp)
+            fsync(file)
+        fsync(tmp)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, (OSError, RuntimeError)):  # torch.save reports a full disk as a RuntimeError
-            raise _write_failed(final, exc, hint) from None
+            raise write_failed(final, exc, hint) from None
         raise
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    _fsync(final.parent)
+    fsync(final.parent)
 
 
-def _write_failed(path: Path, exc: BaseException, hint: str) -> DiskSpaceError:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    try:
-        free = f"; {format_bytes(shutil.disk_usage(path.parent).free)} free now"
-    except OSError:
-        free = ""
-    return DiskSpaceError(f"writing {path} failed ({reason[:160]}){free}; nothing was left half-written and the "
-                          f"previous copy is intact" + (f"; free some space, then: {hint}" if hint else ""))
-
-
-def _save_atomic(value: Any, path: Path, hint: str = "") -> None:
-    """``torch.save`` through a temporary file, fsynced, renamed into place (see :func:`write_atomic`)."""
-    import torch
-
-    _replace_atomic(path, lambda tmp: torch.save(value, tmp), hint)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    """The one way records are added to a JSONL file: one line each, flushed and fsynced before returning (a kill
-    can tear only the last line, which readers skip)."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    _replace_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def _replace_atomic(path: Path, write: Any, hint: str = "") -> None:
-    """The one way a file is written safely: ``write(tmp)`` beside ``path``, fsync, rename over ``path``, fsync the
-    folder (so a kill or a power cut leaves the old file or the new one, never part of one).  A failed write
-    removes ``tmp`` and raises :class:`DiskSpaceError`."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        _fsync(tmp)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, (OSError, RuntimeError)):
-            raise _write_failed(path, exc, hint) from None
-        raise
-    os.replace(tmp, path)
-    _fsync(path.parent)
-
-
-def format_bytes(n: float) -> str:
-    """A size for people: ``513.2 MiB``, ``1.50 GiB``."""
-    if n >= 2**30:
-        return f"{n / 2**30:.2f} GiB"
-    for unit, size in (("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"

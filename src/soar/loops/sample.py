@@ -33,7 +33,8 @@ from rich.console import Console
 from soar.algo.seeds import derive_seed
 from soar.config import SoarConfig
 from soar.errors import ConfigError, SoarError
-from soar.loops.run_dir import RunDir, write_atomic
+from soar.io import write_atomic
+from soar.loops.run_dir import RunDir
 
 
 def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: str | Path | None = None,

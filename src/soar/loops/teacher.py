@@ -58,8 +58,9 @@ from soar.algo.rloo import leave_one_out_advantages
 from soar.algo.seeds import derive_seed
 from soar.config import TeacherConfig
 from soar.data.prompts import render, student_prompt, teacher_prompt
+from soar.engines.batch import Rollouts
 from soar.engines.generation import Generator, SamplingParams
-from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.engines.trainer import PolicyTrainer
 from soar.errors import SoarError
 from soar.math.extract import final_answer
 from soar.types import QAPair

@@ -12,7 +12,7 @@ measured median student of the best one; one teacher RLOO update, leave-one-out
 within each group; write the step's records and a checkpoint.
 
 Choices where the paper is silent (see also ``soar.algo.promotion`` and
-``soar.loops.student``):
+``soar.students.worker``):
 
 * Every random choice is seeded by hashing (compute.seed, phase, step, group,
   dataset, student) (``soar.algo.seeds``), so a resumed run needs no RNG state
@@ -38,18 +38,26 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from soar.algo.promotion import (
+    PromotionState,
+    decide_promotion,
+    grounded_rewards,
+    inner_steps,
+    learnability_reward,
+    partition,
+)
 from soar.algo.seeds import derive_seed
-from soar.algo.promotion import PromotionState, decide_promotion, grounded_rewards, inner_steps, learnability_reward, partition
+from soar.analysis.diversity import ngram_kernel, vendi_score
 from soar.config import SoarConfig, load_config, to_yaml
 from soar.data.load import load_hard_set
 from soar.data.provenance import require_provenance
-from soar.errors import ConfigError, SoarError
-from soar.loops.run_dir import RunDir, format_bytes
-from soar.distributed.pool import build_pool, pool_description
-from soar.types import StepRecord, StudentJob, StudentPool
-from soar.analysis.diversity import ngram_kernel, vendi_score
 from soar.engines.base import push_weights
+from soar.errors import ConfigError, SoarError
+from soar.io import format_bytes
+from soar.loops.run_dir import RunDir
 from soar.loops.teacher import AcceptanceError, sample_teacher, teacher_update
+from soar.students.pool import build_pool, pool_description
+from soar.types import StepRecord, StudentJob, StudentPool
 
 
 @dataclass
@@ -212,8 +220,8 @@ def _teacher_seat(cfg: SoarConfig, console: Console) -> tuple[Any, str | None]:
     a GPU); otherwise nothing changes."""
     if cfg.compute.pool != "ray" or not cfg.compute.teacher_gpus:
         return None, None
-    from soar.distributed.pool import reserve_teacher_gpus
     from soar.engines.models import resolve_device
+    from soar.students.pool import reserve_teacher_gpus
 
     seat, ids = reserve_teacher_gpus(cfg)
     device = f"cuda:{ids[0]}" if ids and resolve_device(cfg.model.device).startswith("cuda") else None

@@ -60,8 +60,8 @@ def measure_gap(cfg: SoarConfig, per_tier: int = 200, samples: int = 8, teacher_
     from soar.engines.models import load_model
     from soar.loops.teacher import sample_teacher
     from soar.math.verify import Verifier, full_marks
-    from soar.world.family import TIERS, is_right, kind_of, make_question
     from soar.types import Problem
+    from soar.world.family import TIERS, is_right, kind_of, make_question
 
     model, tokenizer = load_model(cfg.model)
     generator = build_generator(cfg.compute, model, tokenizer)
@@ -115,6 +115,6 @@ def render_gap(gap: dict[str, Any]) -> str:
 
 
 def write_gap(gap: dict[str, Any], out: Path) -> None:
-    from soar.loops.run_dir import write_atomic
+    from soar.io import write_atomic
 
     write_atomic(out, json.dumps(gap, indent=1))

@@ -228,8 +228,8 @@ class LLM:
 
     def generate(self, inputs: list[dict[str, Any]], params: list[SamplingParams], use_tqdm: bool = False,
                  lora_request: Any = None) -> list[RequestOutput]:
-        from soar.engines.generation import HFGenerator
         from soar.engines.base import SamplingParams as SoarParams
+        from soar.engines.generation import HFGenerator
 
         if self.asleep:
             raise ContractError("generate() while the engine sleeps")

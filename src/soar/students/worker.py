@@ -1,7 +1,7 @@
 """The inner loop: train copies of the baseline student on synthetic datasets, score them on Q_R.
 
 A *student worker* owns one engine (model, trainer, generator) and the
-verifier, holds the baseline, and runs jobs; pools (``soar.distributed.pool``)
+verifier, holds the baseline, and runs jobs; pools (``soar.students.pool``)
 hand it :class:`~soar.types.StudentJob` lists, in this process or on Ray
 workers.  Two workers:
 
@@ -51,8 +51,9 @@ from soar.algo.seeds import derive_seed
 from soar.config import SoarConfig
 from soar.data.prompts import student_prompt
 from soar.engines.base import SamplingParams
+from soar.engines.batch import Rollouts
 from soar.engines.evaluation import greedy_accuracy, sampled_correct
-from soar.engines.trainer import PolicyTrainer, Rollouts
+from soar.engines.trainer import PolicyTrainer
 from soar.math.verify import Verifier, full_marks
 from soar.types import Problem, StudentJob, StudentPool, StudentResult
 

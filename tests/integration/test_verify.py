@@ -109,7 +109,7 @@ def test_adversarial_inputs_return_within_timeout(verifier):
 
 def test_stuck_worker_is_killed_and_replaced():
     """A call that ignores signals and never returns is killed at the hard timeout."""
-    with KillablePool("tests.unit.hanging_ops", workers=1, timeout_s=1.0) as pool:
+    with KillablePool("tests.integration.hanging_ops", workers=1, timeout_s=1.0) as pool:
         started = time.monotonic()
         results = pool.map("echo_or_hang", [("a",), ("hang",), ("b",), ("crash",), ("c",)])
         elapsed = time.monotonic() - started
@@ -121,7 +121,7 @@ def test_stuck_worker_is_killed_and_replaced():
 
 
 def test_workers_are_recycled():
-    with KillablePool("tests.unit.hanging_ops", workers=1, timeout_s=5.0, max_calls_per_worker=2) as pool:
+    with KillablePool("tests.integration.hanging_ops", workers=1, timeout_s=5.0, max_calls_per_worker=2) as pool:
         assert pool.map("echo_or_hang", [(str(i),) for i in range(5)]) == [str(i) for i in range(5)]
         assert pool.stats.restarts == 2
 

@@ -2,7 +2,7 @@
 
 Both pools cut a step's jobs into the same *batches* (:func:`batches`: at
 most ``compute.student_batch`` jobs, one student at a time when it is 1) and
-hand each batch to a worker (``soar.loops.student``); the in-process pool
+hand each batch to a worker (``soar.students.worker``); the in-process pool
 runs them one after another, the Ray pool spreads them over warm workers.
 Given the same batches, a worker's results depend only on the baseline and
 the jobs, so both pools return the same results for the same seeds.
@@ -151,8 +151,8 @@ class _WorkerHost:
         import torch
 
         from soar.engines.models import compute_dtype, load_model
-        from soar.loops.student import build_worker
         from soar.math.verify import Verifier
+        from soar.students.worker import build_worker
 
         if threads:
             torch.set_num_threads(threads)
@@ -462,6 +462,6 @@ def build_pool(cfg: SoarConfig, model: Any, tokenizer: Any, verifier: Any, compu
 
             raise ConfigError("compute.pool: ray needs Ray: pip install 'ray[default]' (or the soar[ray] extra)") from None
         return RayStudentPool(cfg)
-    from soar.loops.student import build_worker
+    from soar.students.worker import build_worker
 
     return InProcessStudentPool(build_worker(cfg, model, tokenizer, verifier, compute_dtype), cfg)

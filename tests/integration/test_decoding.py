@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from soar.engines.decoding import decode, sample_next
+from soar.engines.batch import sample_next
+from soar.engines.decoding import decode
 from soar.engines.generation import HFGenerator, SamplingParams
 from soar.engines.tiny import default_tokenizer, tiny_model
 
@@ -74,13 +75,13 @@ def test_generator_seed_reproduces_samples_and_n_copies_under_greedy(tokenizer):
 def test_a_shared_prefix_is_prefilled_once_with_the_same_result(tokenizer):
     """Prompts with a long common prefix (as every student prompt has): the prefix runs once, the
     suffixes of different lengths on top of it (padding between), tokens and log-probs as if alone."""
-    from soar.engines import decoding
+    from soar.engines import batch
 
     model = tiny_model(tokenizer, seed=7, init_std=0.5)
     head = "A conversation between User and Assistant. The user asks a question and the assistant answers. User: "
     prompts = [tokenizer(head + q, add_special_tokens=False)["input_ids"] for q in ["1+1?", "what is 12 times 31?", "hi"]]
     shared = len(__import__("os").path.commonprefix(prompts))
-    assert shared >= decoding.SHARED_PREFIX_MIN
+    assert shared >= batch.SHARED_PREFIX_MIN
     calls = []
     original = model.forward
     model.forward = lambda *a, **kw: calls.append(kw["input_ids"].shape) or original(*a, **kw)
