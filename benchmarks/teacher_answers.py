@@ -87,7 +87,7 @@ def main() -> None:
 
     from soar.config import load_config
     from soar.data.prompts import teacher_prompt
-    from soar.engines.evaluation import greedy_accuracy, sampled_correct
+    from soar.engines.evaluation import Reward, greedy_accuracy, sampled_correct
     from soar.engines.generation import SamplingParams, build_generator
     from soar.engines.models import compute_dtype, load_model
     from soar.math.verify import Verifier
@@ -119,13 +119,13 @@ def main() -> None:
                         texts = ["\\boxed{" + t for t in texts]
                     row[f"{name} {label}"] = sum(_boxed(t) == str(a) for t, (_, a) in zip(texts, items))
             problems = [Problem(q, str(a), f"{tier}-{i}") for i, (q, a) in enumerate(items)]
-            row["student greedy"] = sum(greedy_accuracy(generator, tokenizer, problems, verifier,
-                                                        max_new_tokens=cfg.student.max_new_tokens,
-                                                        **cfg.reward.scoring()).correct)
-            scored = sampled_correct(generator, tokenizer, problems, verifier, n=1,
+            reward = Reward.of(cfg.reward, verifier)
+            row["student greedy"] = sum(greedy_accuracy(generator, tokenizer, problems, reward,
+                                                        max_new_tokens=cfg.student.max_new_tokens).correct)
+            scored = sampled_correct(generator, tokenizer, problems, reward, n=1,
                                      sampling=SamplingParams(temperature=cfg.student.temperature,
                                                              max_new_tokens=cfg.student.max_new_tokens,
-                                                             seed=args.seed), **cfg.reward.scoring())
+                                                             seed=args.seed))
             row["student T=1"] = sum(scored.correct)
             rows.append(row)
             print(f"  {tier} done ({time.perf_counter() - start:.0f} s)", flush=True)

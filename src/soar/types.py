@@ -90,6 +90,8 @@ class StudentPool(Protocol):
     checkpoint needs to rebuild the baseline.
     """
 
+    name: str
+    """How students are trained, for the records: ``inprocess``, ``ray``, with ``+batched`` for batched LoRA."""
     baseline_version: int
     weights_format: str
     """``full`` or ``adapter``: what :meth:`baseline_weights` returns (and ``promoted/`` keeps)."""
@@ -108,6 +110,10 @@ class StudentPool(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def memory(self) -> dict[str, Any]:
+        """``memory.jsonl``'s fields of the workers: peak resident bytes and the most students held at once."""
+        ...
 
     def close(self) -> None: ...
 

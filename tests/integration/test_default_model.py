@@ -42,7 +42,7 @@ def test_default_model_generates_and_takes_one_rloo_step(verifier):
     from soar.config import PolicyConfig
     from soar.data.prompts import student_prompt
     from soar.engines.batch import Rollouts
-    from soar.engines.evaluation import greedy_accuracy
+    from soar.engines.evaluation import Reward, greedy_accuracy
     from soar.engines.generation import HFGenerator, SamplingParams
     from soar.engines.models import load_model
     from soar.engines.trainer import PolicyTrainer
@@ -71,6 +71,6 @@ def test_default_model_generates_and_takes_one_rloo_step(verifier):
     assert abs(stats["kl"]) < 1e-6  # policy = reference before the first update
     assert any(not torch.equal(p, before[n]) for n, p in trainer.model.named_parameters() if n in before)
 
-    scored = greedy_accuracy(generator, tokenizer, [Problem("What is 59 + 63?", "122")], verifier, max_new_tokens=12,
-                             require_boxed=False, kind="binary")
+    scored = greedy_accuracy(generator, tokenizer, [Problem("What is 59 + 63?", "122")],
+                             Reward(verifier, require_boxed=False, kind="binary"), max_new_tokens=12)
     assert "122" in scored.replies[0][0] and scored.correct == [1]  # measured reply: "59 + 63 = 122."

@@ -141,3 +141,20 @@ def test_reported_kl_is_that_of_a_whole_reply():
     _, stats = rloo_loss(logp, ref, mask, torch.zeros(2, dtype=torch.float64), kl_coef=0.001)
     per_token = math.exp(-0.5) + 0.5 - 1.0
     assert stats.kl == pytest.approx((3 * per_token + 5 * per_token) / 2)
+
+
+def test_the_one_learning_rate_schedule_is_transformers_cosine_and_constant_with_warmup():
+    import torch
+    from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
+
+    from soar.algo.schedule import lr_factor
+
+    for total, warmup in ((10, 0), (10, 3), (1, 0), (7, 7)):
+        for name, make in (("cosine", lambda o: get_cosine_schedule_with_warmup(o, warmup, total)),
+                           ("constant", lambda o: get_constant_schedule_with_warmup(o, warmup))):
+            optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            reference = make(optimizer)
+            for step in range(total + 2):
+                assert abs(lr_factor(step, total, warmup, name) - reference.get_last_lr()[0]) < 1e-12, (name, step)
+                optimizer.step()
+                reference.step()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from soar.config import RewardConfig
 from soar.data.prompts import student_prompt
 from soar.engines.generation import Generator, SamplingParams
 from soar.math.verify import Verifier, full_marks
@@ -37,32 +38,54 @@ class Scored:
         return sum(self.correct) / (self.samples * len(self.correct)) if self.correct else 0.0
 
 
-def _score(generator: Generator, tokenizer: Any, problems: list[Problem], verifier: Verifier, n: int,
-           sampling: SamplingParams, require_boxed: bool, kind: str, numeric: bool = False) -> Scored:
+@dataclass(frozen=True)
+class Reward:
+    """The Appendix B.3 reward, bound once: Math-Verify's pool and the run's ``reward.*`` scoring (a boxed answer
+    required or not, the paper's levels or binary, numeric answers only).  Every command builds one with
+    :meth:`of` and hands it to what scores replies (the inner step, greedy accuracy, pass@k, the filter)."""
+
+    verifier: Verifier
+    require_boxed: bool = True
+    kind: str = "paper"
+    numeric: bool = False
+
+    @classmethod
+    def of(cls, cfg: RewardConfig, verifier: Verifier) -> Reward:
+        return cls(verifier, **cfg.scoring())
+
+    def __call__(self, replies: list[str], golds: list[str]) -> list[float]:
+        """The reward of each reply against its gold answer."""
+        return self.verifier.math_rewards(replies, golds, require_boxed=self.require_boxed, kind=self.kind,
+                                          numeric=self.numeric)
+
+    @property
+    def full(self) -> float:
+        """A correct reply's reward (what "solved" means in every accuracy)."""
+        return full_marks(self.kind)
+
+
+def _score(generator: Generator, tokenizer: Any, problems: list[Problem], reward: Reward, n: int,
+           sampling: SamplingParams) -> Scored:
     prompts = [student_prompt(p.question, tokenizer) for p in problems]
     groups = generator.generate(prompts, n, sampling)
     replies = [[c.text for c in group] for group in groups]
     flat = [text for group in replies for text in group]
     golds = [p.answer for p, group in zip(problems, replies) for _ in group]
-    rewards = verifier.math_rewards(flat, golds, require_boxed=require_boxed, kind=kind, numeric=numeric)
-    full = full_marks(kind)
+    rewards = reward(flat, golds)
     correct, at = [], 0
     for group in replies:
-        correct.append(sum(r == full for r in rewards[at:at + len(group)]))
+        correct.append(sum(r == reward.full for r in rewards[at:at + len(group)]))
         at += len(group)
     return Scored(correct, n, replies, sum(len(c.token_ids) for group in groups for c in group))
 
 
-def greedy_accuracy(generator: Generator, tokenizer: Any, problems: list[Problem], verifier: Verifier, *,
-                    max_new_tokens: int, require_boxed: bool = True, kind: str = "paper",
-                    numeric: bool = False) -> Scored:
+def greedy_accuracy(generator: Generator, tokenizer: Any, problems: list[Problem], reward: Reward, *,
+                    max_new_tokens: int) -> Scored:
     """One greedy reply per problem (student prompt), batched by the generator; ``.accuracy`` in [0, 1]."""
-    return _score(generator, tokenizer, problems, verifier, 1, SamplingParams(max_new_tokens=max_new_tokens, greedy=True),
-                  require_boxed, kind, numeric)
+    return _score(generator, tokenizer, problems, reward, 1, SamplingParams(max_new_tokens=max_new_tokens, greedy=True))
 
 
-def sampled_correct(generator: Generator, tokenizer: Any, problems: list[Problem], verifier: Verifier, *, n: int,
-                    sampling: SamplingParams, require_boxed: bool = True, kind: str = "paper",
-                    numeric: bool = False) -> Scored:
+def sampled_correct(generator: Generator, tokenizer: Any, problems: list[Problem], reward: Reward, *, n: int,
+                    sampling: SamplingParams) -> Scored:
     """``n`` sampled replies per problem; ``.correct`` is what :func:`soar.math.passk.mean_pass_at_k` takes."""
-    return _score(generator, tokenizer, problems, verifier, n, sampling, require_boxed, kind, numeric)
+    return _score(generator, tokenizer, problems, reward, n, sampling)

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from soar.algo.losses import LossStats, finite_step, rloo_loss, token_logprobs
+from soar.algo.schedule import lr_factor
 from soar.config import PolicyConfig
 from soar.engines.batch import Rollouts, RowStudents, cache_kwarg, pad_completions, prefill
 
@@ -251,13 +252,8 @@ class BatchedLoRATrainer:
 
     def lr(self, student: int) -> float:
         """Student ``student``'s learning rate for its next step (PolicyTrainer's schedules, by formula)."""
-        step, total, warmup = int(self.steps_done[student]), self.total_steps[student], self.cfg.warmup_steps
-        if step < warmup:
-            return self.cfg.lr * step / max(1, warmup)
-        if self.cfg.lr_schedule != "cosine":
-            return self.cfg.lr
-        progress = (step - warmup) / max(1, total - warmup)
-        return self.cfg.lr * max(0.0, 0.5 * (1.0 + math.cos(math.pi * 2.0 * 0.5 * progress)))
+        return self.cfg.lr * lr_factor(int(self.steps_done[student]), self.total_steps[student], self.cfg.warmup_steps,
+                                       self.cfg.lr_schedule)
 
     # -- training ------------------------------------------------------------
     def step(self, per_student: Sequence[Rollouts | None]) -> list[dict[str, float]]:

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from soar.algo.losses import LossStats, finite_step, rloo_loss, token_logprobs
+from soar.algo.schedule import lr_factor
 from soar.config import PolicyConfig
 from soar.engines.batch import Rollouts, cache_kwarg, pad_completions, prefill
 
@@ -184,8 +185,6 @@ class PolicyTrainer:
         """A fresh AdamW and schedule.  An optimiser that already holds moment buffers has them zeroed in place,
         which is what a new one starts from, without allocating 1 GB (135M params) again: a new one's first
         step spent 1.4 s of page faults on it, once per student, against 0.04 s for a later step."""
-        from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
-
         optimizer = getattr(self, "optimizer", None)
         if optimizer is not None and optimizer.state:
             with torch.no_grad():
@@ -200,10 +199,9 @@ class PolicyTrainer:
                 self.optimizer = torch.optim.AdamW(self.params, lr=self.cfg.lr, weight_decay=0.0, fused=True)
             except (RuntimeError, TypeError):
                 self.optimizer = torch.optim.AdamW(self.params, lr=self.cfg.lr, weight_decay=0.0)
-        if self.cfg.lr_schedule == "cosine":
-            self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, self.cfg.warmup_steps, self.total_steps)
-        else:
-            self.scheduler = get_constant_schedule_with_warmup(self.optimizer, self.cfg.warmup_steps)
+        total, warmup, schedule = self.total_steps, self.cfg.warmup_steps, self.cfg.lr_schedule
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, total, warmup, schedule))
         self.steps_done = 0
 
     # -- training ----------------------------------------------------------

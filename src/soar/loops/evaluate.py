@@ -4,7 +4,7 @@ Sections 4.3-4.5 and Appendix B.6.  A *question source* is any problem file:
 a run's ``promotion_questions.jsonl`` (PQ), a ``soar sample`` file (Base-T,
 Grounded-T, Intrinsic-T), a curated problem set (the oracle bound), or none
 (Hard-Only).  For each seed a fresh student (the base model) is trained with
-the inner loop's RLOO step (``soar.students.worker.rloo_step``) for
+the inner loop's RLOO step (``soar.students.inner.rloo_step``) for
 ``evaluation.max_steps`` steps:
 
 * ``curriculum``: synthetic questions only for ``synthetic_warmup_steps``
@@ -72,6 +72,7 @@ from soar.config import SoarConfig, to_yaml
 from soar.data.load import load_hard_set
 from soar.data.provenance import require_provenance
 from soar.data.splits import content_key
+from soar.engines.evaluation import Reward
 from soar.errors import SoarError
 from soar.io import write_atomic
 from soar.loops.run_dir import RunDir, load_part
@@ -143,7 +144,7 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
             torch.manual_seed(seed)
-            context = (cfg, tokenizer, generator, verifier, hard.test, folder, seed)
+            context = (cfg, tokenizer, generator, Reward.of(cfg.reward, verifier), hard.test, folder, seed)
             if trainer is None:
                 summary = _promoted(*context)
             else:
@@ -213,29 +214,28 @@ def _check_promoted_run(run: RunDir, cfg: SoarConfig, test: list[Problem]) -> tu
     return run.best_promoted()
 
 
-def _pass_at_k(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem],
+def _pass_at_k(cfg: SoarConfig, tokenizer: Any, generator: Any, reward: Reward, test: list[Problem],
                seed: int) -> dict[int, float]:
     from soar.engines.evaluation import sampled_correct
     from soar.engines.generation import SamplingParams
 
     e, s = cfg.evaluation, cfg.student
     sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=seed)
-    scored = sampled_correct(generator, tokenizer, test, verifier, n=e.samples_per_problem, sampling=sampling,
-                             **cfg.reward.scoring())
+    scored = sampled_correct(generator, tokenizer, test, reward, n=e.samples_per_problem, sampling=sampling)
     return mean_pass_at_k(scored.correct, n=e.samples_per_problem, ks=[k for k in e.ks if k <= e.samples_per_problem])
 
 
-def _promoted(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem], folder: Path,
+def _promoted(cfg: SoarConfig, tokenizer: Any, generator: Any, reward: Reward, test: list[Problem], folder: Path,
               seed: int) -> dict[str, Any]:
-    passk = _pass_at_k(cfg, tokenizer, generator, verifier, test, derive_seed(seed, "eval_ps"))
+    passk = _pass_at_k(cfg, tokenizer, generator, reward, test, derive_seed(seed, "eval_ps"))
     RunDir(folder).append("evals.jsonl", [{"step": 0, "pass_at_k": passk}])
     return {"seed": seed, "stop_step": 0, "early_stopped": _keys(passk), "fixed_step": _keys(passk)}
 
 
-def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, test: list[Problem], folder: Path,
+def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, reward: Reward, test: list[Problem], folder: Path,
                 seed: int, trainer: Any, questions: list[Problem], hard_train: list[Problem],
                 console: Console) -> dict[str, Any]:
-    from soar.students.worker import rloo_step
+    from soar.students.inner import one_student, rloo_step
 
     e, size = cfg.evaluation, cfg.student.batch_size
     pools = {"synthetic": questions, "hard": hard_train, "mixed": questions + hard_train}
@@ -248,7 +248,7 @@ def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, 
         task = progress.add_task(f"seed {seed}", total=e.max_steps)
         for step in range(e.max_steps + 1):
             if step % e.eval_every == 0 or step == e.max_steps:
-                evals[step] = _pass_at_k(cfg, tokenizer, generator, verifier, test, derive_seed(seed, "eval_test", step))
+                evals[step] = _pass_at_k(cfg, tokenizer, generator, reward, test, derive_seed(seed, "eval_test", step))
                 RunDir(folder).append("evals.jsonl", [{"step": step, "pass_at_k": evals[step]}])
             if step == e.max_steps:
                 break
@@ -259,7 +259,9 @@ def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, verifier: Any, 
             pool, order = pools[phase], orders[phase]
             picks = [pool[order[(drawn[phase] + i) % len(order)]] for i in range(size)]
             drawn[phase] += size
-            reward, _ = rloo_step(trainer, generator, tokenizer, verifier, picks, cfg, derive_seed(seed, "eval_train", step))
+            (done,) = rloo_step(one_student(trainer), generator, tokenizer, reward, [picks], cfg.student,
+                                derive_seed(seed, "eval_train", step))
+            reward = done.reward
             rewards.append(reward)
             RunDir(folder).append("train.jsonl", [{"step": step, "reward": reward, "phase": phase}])
             progress.advance(task)

@@ -85,7 +85,7 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
     """
     import torch
 
-    from soar.engines.evaluation import sampled_correct
+    from soar.engines.evaluation import Reward, sampled_correct
     from soar.engines.generation import SamplingParams, build_generator
     from soar.engines.models import compute_dtype, load_model
     from soar.math.verify import Verifier
@@ -111,14 +111,14 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
                 Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                          TimeRemainingColumn(), TextColumn("{task.fields[rate]}"), console=console) as progress:
             task = progress.add_task(f"fail@{k}", total=target, completed=len(done), rate="")
+            reward = Reward.of(cfg.reward, verifier)
             started = time.perf_counter()
             for first in range(len(done), target, block):
                 problems = pool[first:min(first + block, target)]
                 sampling = SamplingParams(temperature=cfg.data.filter_temperature, top_p=cfg.student.top_p,
                                           max_new_tokens=cfg.data.filter_max_new_tokens,
                                           seed=derive_seed(cfg.compute.seed, "filter", first // block))
-                scored = sampled_correct(generator, tokenizer, problems, verifier, n=k, sampling=sampling,
-                                         **cfg.reward.scoring())
+                scored = sampled_correct(generator, tokenizer, problems, reward, n=k, sampling=sampling)
                 records = [{"index": first + i, "id": p.id, "question": p.question, "answer": p.answer,
                             "metadata": p.metadata, "successes": c, "k": k}
                            for i, (p, c) in enumerate(zip(problems, scored.correct))]

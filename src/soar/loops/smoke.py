@@ -25,7 +25,7 @@ from soar.math.verify import Verifier
 def run_smoke(cfg: SoarConfig, n_problems: int = 16, n_samples: int = 4) -> dict[int, float]:
     import torch
 
-    from soar.engines.evaluation import sampled_correct
+    from soar.engines.evaluation import Reward, sampled_correct
     from soar.engines.generation import SamplingParams, hf_generator
     from soar.engines.models import compute_dtype, load_model
 
@@ -45,8 +45,8 @@ def run_smoke(cfg: SoarConfig, n_problems: int = 16, n_samples: int = 4) -> dict
     started = time.perf_counter()
     with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
             console.status(f"sampling {len(problems)} x {n_samples} replies and scoring them"):
-        scored = sampled_correct(generator, tokenizer, problems, verifier, n=n_samples, sampling=sampling,
-                                 **cfg.reward.scoring())
+        scored = sampled_correct(generator, tokenizer, problems, Reward.of(cfg.reward, verifier), n=n_samples,
+                                 sampling=sampling)
     seconds = time.perf_counter() - started
     ks = [k for k in cfg.evaluation.ks if k <= n_samples] or [1]
     passk = mean_pass_at_k(scored.correct, n=n_samples, ks=ks)

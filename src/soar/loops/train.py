@@ -38,7 +38,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from soar.algo.parsing import Parseable
 from soar.algo.promotion import (
+    Decision,
     PromotionState,
     decide_promotion,
     grounded_rewards,
@@ -51,13 +53,13 @@ from soar.analysis.diversity import ngram_kernel, vendi_score
 from soar.config import SoarConfig, load_config, to_yaml
 from soar.data.load import load_hard_set
 from soar.data.provenance import require_provenance
-from soar.engines.base import push_weights
+from soar.engines.base import Generator, push_weights
 from soar.errors import ConfigError, SoarError
 from soar.io import format_bytes
 from soar.loops.run_dir import RunDir
-from soar.loops.teacher import AcceptanceError, sample_teacher, teacher_update
+from soar.loops.teacher import AcceptanceError, TeacherRollout, TeacherSample, sample_teacher, teacher_update
 from soar.students.pool import build_pool, pool_description
-from soar.types import StepRecord, StudentJob, StudentPool
+from soar.types import Problem, StepRecord, StudentJob, StudentPool, StudentResult
 
 
 @dataclass
@@ -139,9 +141,16 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
             outer = progress.add_task("outer steps", total=cfg.outer_steps, completed=first)
             drafts = progress.add_task("teacher QA pairs", total=B * g * n)
             inner = progress.add_task("students", total=B * g * r)
+            parts = Teacher(teacher, teacher_generator, tokenizer, verifier.parseable_many)
             for step in range(first, cfg.outer_steps):
-                record, promotion = outer_step(cfg, step, hard.train, tokenizer, teacher, teacher_generator, pool,
-                                               verifier, promotion, run, StepBook(progress, drafts, inner, run, step))
+                book = StepBook(progress, drafts, inner, run, step)
+                try:
+                    outcome = outer_step(cfg, step, hard.train, parts, pool, promotion, book)
+                except AcceptanceError as exc:
+                    raise AcceptanceError(f"{exc} To go on: raise teacher.max_attempts_factor in "
+                                          f"{run.path / 'config.yaml'}, then soar train --resume {run.path}") from None
+                promotion = outcome.promotion
+                record = record_step(cfg, outcome, run, pool, hard.train, book)
                 every = cfg.checkpoint.teacher_every
                 if every and (step + 1) % every == 0:
                     run.save_teacher(step, teacher.snapshot(device="cpu"), cfg.checkpoint.teacher_keep)
@@ -181,8 +190,8 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
 class StepBook:
     """Bookkeeping beside an outer step: phase timers and progress bars (none of it changes what the step does)."""
 
-    def __init__(self, progress: Any, drafts_task: Any, students_task: Any, run: RunDir | None = None,
-                 step: int = 0) -> None:
+    def __init__(self, progress: Any = None, drafts_task: Any = None, students_task: Any = None,
+                 run: RunDir | None = None, step: int = 0) -> None:
         self.progress, self.drafts_task, self.students_task = progress, drafts_task, students_task
         self.run, self.step = run, step
         self.times: dict[str, float] = {}
@@ -198,12 +207,16 @@ class StepBook:
         finally:
             self.times[phase] = self.times.get(phase, 0.0) + time.perf_counter() - clock
 
-    def drafts(self, total: int) -> Callable[[int, int], None]:
+    def drafts(self, total: int) -> Callable[[int, int], None] | None:
+        if self.progress is None:
+            return None
         self.progress.reset(self.drafts_task, total=total)
         return lambda accepted, attempts: self.progress.update(
             self.drafts_task, completed=accepted, description=f"teacher QA pairs ({attempts} drafts)")
 
-    def students(self, total: int) -> Callable[[Any], None]:
+    def students(self, total: int) -> Callable[[Any], None] | None:
+        if self.progress is None:
+            return None
         self.progress.reset(self.students_task, total=total)
         return lambda _: self.progress.advance(self.students_task)
 
@@ -235,7 +248,7 @@ def _memory(step: int, pool: Any) -> dict[str, Any]:
     student worker, and the most student weights each worker held at once (Linux reports ru_maxrss in KiB)."""
     import resource
 
-    workers = pool.memory() if hasattr(pool, "memory") else {}
+    workers = pool.memory()
     return {"step": step, "driver_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             **workers}
 
@@ -252,25 +265,61 @@ def _require_checkpoint_space(cfg: SoarConfig, run: RunDir) -> None:
     run.require_space(estimate["teacher"] + estimate["students"], "one checkpoint (as soar plan sizes it)")
 
 
-def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, teacher: Any, teacher_generator: Any,
-               pool: StudentPool, verifier: Any, promotion: PromotionState, run: RunDir, book: StepBook
-               ) -> tuple[StepRecord, PromotionState]:
-    """One step of Algorithm 1 (the numbered blocks); ``book`` times and shows it, ``run`` keeps its files."""
+@dataclass
+class Teacher:
+    """The teacher's side of an outer step: its trainer (``step(Rollouts)`` and ``model``), the engine that samples
+    it, the tokenizer, and the parse check of B.2 (Math-Verify's, ``Verifier.parseable_many``)."""
+
+    trainer: Any
+    generator: Generator
+    tokenizer: Any
+    parseable: Parseable
+
+
+@dataclass
+class Promoted:
+    """The student promoted in a step: its job, its Q_R accuracy re-checked on the new baseline, and the new
+    baseline's accuracy on the whole hard train split (PS is the promoted student with the best, 4.3)."""
+
+    job: StudentJob
+    accuracy: float
+    recheck: StudentResult
+    on_train: StudentResult
+
+
+@dataclass
+class StepOutcome:
+    """Everything one outer step decided and measured; :func:`record_step` writes it down."""
+
+    step: int
+    sample: TeacherSample
+    datasets: list[list[TeacherRollout]]
+    baseline: StudentResult
+    inner_steps: int
+    jobs: list[StudentJob]
+    results: list[StudentResult]
+    per_student: list[list[float]]
+    rewards: list[float]
+    decision: Decision
+    promotion: PromotionState
+    promoted: Promoted | None
+    teacher_stats: dict[str, float]
+
+
+def outer_step(cfg: SoarConfig, step: int, hard_train: list[Problem], teacher: Teacher, pool: StudentPool,
+               promotion: PromotionState, book: StepBook | None = None) -> StepOutcome:
+    """One step of Algorithm 1, its numbered blocks and nothing else (``book`` times and shows it)."""
+    book = book or StepBook()
     B, g, n, r, seed = (cfg.teacher.batch_size, cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats,
                         cfg.compute.seed)
 
     # 1. The teacher writes B*g*n accepted QA pairs: B RLOO groups of g datasets X_k of n pairs.
     with book.timed("teacher_generation"):
-        teacher_generator.wake()
-        try:
-            sample = sample_teacher(teacher_generator, tokenizer, cfg.teacher, B * g * n,
-                                    derive_seed(seed, "teacher", step), verifier.parseable_many,
-                                    progress=book.drafts(B * g * n))
-        except AcceptanceError as exc:
-            raise AcceptanceError(f"{exc} To go on: raise teacher.max_attempts_factor in {run.path / 'config.yaml'}, "
-                                  f"then soar train --resume {run.path}") from None
+        teacher.generator.wake()
+        sample = sample_teacher(teacher.generator, teacher.tokenizer, cfg.teacher, B * g * n,
+                                derive_seed(seed, "teacher", step), teacher.parseable, progress=book.drafts(B * g * n))
         datasets = partition(sample.rollouts, B * g, n)
-        teacher_generator.sleep()  # colocated (vLLM): the students and the teacher update get the device
+        teacher.generator.sleep()  # colocated (vLLM): the students and the teacher update get the device
 
     # 2. Q_R: M hard train questions; the baseline student's greedy accuracy on them, once.
     picks = random.Random(derive_seed(seed, "reward_questions", step)).sample(range(len(hard_train)),
@@ -289,55 +338,68 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list, tokenizer: Any, tea
             results = pool.run(jobs, baseline.accuracy, progress=book.students(len(jobs)))
             per_student, rewards = grounded_rewards([[res.accuracy for res in results[k * r:(k + 1) * r]]
                                                      for k in range(B * g)], baseline.accuracy)
-        else:
+        else:  # Intrinsic-T (B.4): the learnability of X_k for the baseline student; no students trained
             results = []
-            rates = [pool.success_rates(job.dataset, cfg.teacher.learnability_samples,
-                                        derive_seed(seed, "learnability", step, job.dataset_index)) for job in jobs[::r]]
-            rewards = [learnability_reward(rate) for rate in rates]
+            rewards = [learnability_reward(pool.success_rates(job.dataset, cfg.teacher.learnability_samples,
+                                                              derive_seed(seed, "learnability", step, job.dataset_index)))
+                       for job in jobs[::r]]
             per_student = [[reward] for reward in rewards]
 
     # 4. Promotion: moving average over every dataset of the step; promote the measured median student of k*.
     enabled = cfg.promotion.enabled and cfg.teacher.reward == "grounded"
     decision, promotion = decide_promotion(promotion, per_student, cfg.promotion.tau, cfg.promotion.window, enabled)
-    promoted: dict[str, Any] = {}
+    promoted = None
     if decision.promote:
         with book.timed("promotion"):
-            chosen = jobs[decision.dataset * r + decision.student]
-            recheck = pool.promote(chosen)
-            on_train = pool.baseline_accuracy([p.to_dict() for p in hard_train])
-            promoted = {"promoted_accuracy": results[decision.dataset * r + decision.student].accuracy,
-                        "promotion_recheck_accuracy": recheck.accuracy, "promoted_train_accuracy": on_train.accuracy}
-            run.save_promoted(promotion.stage, pool.baseline_weights(),
-                              {"step": step, "dataset": decision.dataset, "student": decision.student,
-                               "job": chosen.job_id, "weights": pool.weights_format,
-                               "reward_accuracy": promoted["promoted_accuracy"], "recheck_accuracy": recheck.accuracy,
-                               "train_accuracy": on_train.accuracy, "train_problems": len(hard_train)})
-            run.append("promotion_questions.jsonl", [dict(q, step=step, stage=promotion.stage,
-                                                          dataset=decision.dataset) for q in chosen.dataset])
+            k_j = decision.dataset * r + decision.student
+            promoted = Promoted(jobs[k_j], results[k_j].accuracy, pool.promote(jobs[k_j]),
+                                pool.baseline_accuracy([p.to_dict() for p in hard_train]))
 
     # 5. One teacher RLOO step: leave-one-out within each group, every rollout of X_k carries A_k.
     with book.timed("teacher_update"):
-        stats = teacher_update(teacher, datasets, rewards, groups=B)
-        push_weights(teacher_generator, teacher.model, version=step + 1)  # phi reaches the engine that samples it
+        stats = teacher_update(teacher.trainer, datasets, rewards, groups=B)
+        push_weights(teacher.generator, teacher.trainer.model, version=step + 1)  # phi reaches its sampling engine
+    return StepOutcome(step, sample, datasets, baseline, steps_now, jobs, results, per_student, rewards, decision,
+                       promotion, promoted, stats)
 
-    run.write_questions(step, [dict(rollout.pair.to_problem().to_dict(), dataset=k, group=k // g, reward=rewards[k])
-                               for k, dataset in enumerate(datasets) for rollout in dataset])
-    book.times["student_training"] = sum(res.train_seconds for res in results)
-    book.times["student_evaluation"] = baseline.eval_seconds + sum(res.eval_seconds for res in results)
+
+def record_step(cfg: SoarConfig, outcome: StepOutcome, run: RunDir, pool: StudentPool, hard_train: list[Problem],
+                book: StepBook) -> StepRecord:
+    """Write one step down: the promoted student and its questions, the step's questions, its metrics record."""
+    o, g = outcome, cfg.teacher.group_size
+    extra: dict[str, Any] = {}
+    if o.promoted is not None:
+        with book.timed("promotion"):
+            p, d = o.promoted, o.decision
+            run.save_promoted(o.promotion.stage, pool.baseline_weights(),
+                              {"step": o.step, "dataset": d.dataset, "student": d.student, "job": p.job.job_id,
+                               "weights": pool.weights_format, "reward_accuracy": p.accuracy,
+                               "recheck_accuracy": p.recheck.accuracy, "train_accuracy": p.on_train.accuracy,
+                               "train_problems": len(hard_train)})
+            run.append("promotion_questions.jsonl", [dict(q, step=o.step, stage=o.promotion.stage, dataset=d.dataset)
+                                                     for q in p.job.dataset])
+        extra = {"promoted_accuracy": p.accuracy, "promotion_recheck_accuracy": p.recheck.accuracy,
+                 "promoted_train_accuracy": p.on_train.accuracy}
+    run.write_questions(o.step, [dict(rollout.pair.to_problem().to_dict(), dataset=k, group=k // g,
+                                      reward=o.rewards[k]) for k, dataset in enumerate(o.datasets) for rollout in dataset])
+    book.times["student_training"] = sum(res.train_seconds for res in o.results)
+    book.times["student_evaluation"] = o.baseline.eval_seconds + sum(res.eval_seconds for res in o.results)
     record = StepRecord(
-        step=step, groups=B, rewards=rewards, student_rewards=per_student, mean_reward=decision.mean_reward,
-        moving_average=decision.moving_average, promoted=decision.promote, stage=promotion.stage,
-        promoted_dataset=decision.dataset, promoted_student=decision.student, baseline_accuracy=baseline.accuracy,
-        student_accuracies=[res.accuracy for res in results], inner_steps=steps_now,
-        acceptance_rate=sample.acceptance_rate, attempts=sample.attempts, rejections=sample.rejections,
-        teacher_tokens=sample.tokens, student_tokens=sum(res.tokens for res in results), teacher_loss=stats["loss"],
-        teacher_kl=stats["kl"], seconds=book.seconds(), step_wall=book.wall(), pool=getattr(pool, "name", "custom"),
-        question_diversity=vendi_score(ngram_kernel([r.pair.question for d in datasets for r in d])),
-        **world_content(cfg, [[r.pair for r in d] for d in datasets]),
-        teacher_skipped=bool(stats.get("skipped", 0.0)), student_skipped_steps=sum(res.skipped_steps for res in results),
-        **promoted)
+        step=o.step, groups=cfg.teacher.batch_size, rewards=o.rewards, student_rewards=o.per_student,
+        mean_reward=o.decision.mean_reward, moving_average=o.decision.moving_average, promoted=o.decision.promote,
+        stage=o.promotion.stage, promoted_dataset=o.decision.dataset, promoted_student=o.decision.student,
+        baseline_accuracy=o.baseline.accuracy, student_accuracies=[res.accuracy for res in o.results],
+        inner_steps=o.inner_steps, acceptance_rate=o.sample.acceptance_rate, attempts=o.sample.attempts,
+        rejections=o.sample.rejections, teacher_tokens=o.sample.tokens,
+        student_tokens=sum(res.tokens for res in o.results), teacher_loss=o.teacher_stats["loss"],
+        teacher_kl=o.teacher_stats["kl"], seconds=book.seconds(), step_wall=book.wall(),
+        pool=pool.name,
+        question_diversity=vendi_score(ngram_kernel([x.pair.question for d in o.datasets for x in d])),
+        **world_content(cfg, [[x.pair for x in d] for d in o.datasets]),
+        teacher_skipped=bool(o.teacher_stats.get("skipped", 0.0)),
+        student_skipped_steps=sum(res.skipped_steps for res in o.results), **extra)
     run.append("metrics.jsonl", [record.to_dict()])
-    return record, promotion
+    return record
 
 
 def world_content(cfg: SoarConfig, datasets: list[list[Any]]) -> dict[str, Any]:

@@ -55,11 +55,11 @@ def measure_gap(cfg: SoarConfig, per_tier: int = 200, samples: int = 8, teacher_
     from soar.algo.seeds import derive_seed
     from soar.data.prompts import render, teacher_prompt_text
     from soar.engines.base import SamplingParams
-    from soar.engines.evaluation import greedy_accuracy, sampled_correct
+    from soar.engines.evaluation import Reward, greedy_accuracy, sampled_correct
     from soar.engines.generation import build_generator
     from soar.engines.models import load_model
     from soar.loops.teacher import sample_teacher
-    from soar.math.verify import Verifier, full_marks
+    from soar.math.verify import Verifier
     from soar.types import Problem
     from soar.world.family import TIERS, is_right, kind_of, make_question
 
@@ -68,7 +68,7 @@ def measure_gap(cfg: SoarConfig, per_tier: int = 200, samples: int = 8, teacher_
     s = cfg.student
     rows: dict[str, dict[str, float]] = {}
     with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:
-        scoring = cfg.reward.scoring()
+        reward = Reward.of(cfg.reward, verifier)
         for tier in TIERS:
             rng = random.Random(derive_seed(cfg.compute.seed, "world_gap", tier))
             problems = [Problem(q, str(a)) for q, a in (make_question(tier, rng) for _ in range(per_tier))]
@@ -76,17 +76,13 @@ def measure_gap(cfg: SoarConfig, per_tier: int = 200, samples: int = 8, teacher_
             forced = [f"{prefix}<question>{p.question}</question><answer>\\boxed{{" for p in problems]
             replies = generator.generate(forced, 1, SamplingParams(max_new_tokens=s.max_new_tokens, greedy=True,
                                                                    stop=("}",)))
-            teacher = verifier.math_rewards(["\\boxed{" + g[0].text for g in replies], [p.answer for p in problems],
-                                            **scoring)
-            greedy = greedy_accuracy(generator, tokenizer, problems, verifier, max_new_tokens=s.max_new_tokens,
-                                     **scoring)
-            sampled = sampled_correct(generator, tokenizer, problems, verifier, n=samples,
+            teacher = reward(["\\boxed{" + g[0].text for g in replies], [p.answer for p in problems])
+            greedy = greedy_accuracy(generator, tokenizer, problems, reward, max_new_tokens=s.max_new_tokens)
+            sampled = sampled_correct(generator, tokenizer, problems, reward, n=samples,
                                       sampling=SamplingParams(temperature=s.temperature, top_p=s.top_p,
                                                               max_new_tokens=s.max_new_tokens,
-                                                              seed=derive_seed(cfg.compute.seed, "world_gap_s", tier)),
-                                      **scoring)
-            full = full_marks(cfg.reward.kind)
-            rows[tier] = {"teacher_greedy": sum(r == full for r in teacher) / per_tier,
+                                                              seed=derive_seed(cfg.compute.seed, "world_gap_s", tier)))
+            rows[tier] = {"teacher_greedy": sum(r == reward.full for r in teacher) / per_tier,
                           "student_greedy": greedy.accuracy, "student_sampled": sampled.accuracy,
                           "student_never": sum(c == 0 for c in sampled.correct) / per_tier}
         own = sample_teacher(generator, tokenizer, cfg.teacher, teacher_pairs, derive_seed(cfg.compute.seed,

@@ -14,11 +14,10 @@ workers.  Two workers:
   log-probs, backward and AdamW steps run in shared batches over one base
   model, and they are scored on Q_R in one greedy batch.
 
-Inner RLOO step (3.3, Table 3 student column): ``student.batch_size``
-questions of the dataset (a seeded shuffle, cycled), ``student.group_size``
-samples each with the student prompt, the B.3 reward against the teacher's
-answer, leave-one-out advantages per question, one optimiser step (cosine over
-the job's steps).  A student is scored by greedy accuracy on the reward
+Inner RLOO step (3.3, Table 3 student column; :func:`soar.students.inner.rloo_step`, one function for both
+workers): ``student.batch_size`` questions of the dataset (a seeded shuffle, cycled), ``student.group_size``
+samples each with the student prompt, the B.3 reward against the teacher's answer, leave-one-out advantages per
+question, one optimiser step (cosine over the job's steps).  A student is scored by greedy accuracy on the reward
 questions (Section 3.2, B.6).
 
 Choices where the paper is silent:
@@ -46,19 +45,18 @@ import random
 import time
 from typing import Any, Protocol
 
-from soar.algo.rloo import leave_one_out_advantages
 from soar.algo.seeds import derive_seed
-from soar.config import SoarConfig
+from soar.config import SoarConfig, StudentConfig
 from soar.data.prompts import student_prompt
 from soar.engines.base import SamplingParams
-from soar.engines.batch import Rollouts
-from soar.engines.evaluation import greedy_accuracy, sampled_correct
+from soar.engines.evaluation import Reward, greedy_accuracy, sampled_correct
 from soar.engines.trainer import PolicyTrainer
-from soar.math.verify import Verifier, full_marks
+from soar.math.verify import Verifier
+from soar.students.inner import one_student, rloo_step
 from soar.types import Problem, StudentJob, StudentPool, StudentResult
 
 __all__ = ["BatchedLoRAWorker", "SequentialWorker", "StudentJob", "StudentPool", "StudentResult", "StudentWorker",
-           "build_worker", "rloo_step"]
+           "build_worker"]
 
 
 class StudentWorker(Protocol):
@@ -103,7 +101,7 @@ class SequentialWorker:
     def __init__(self, model: Any, tokenizer: Any, cfg: SoarConfig, verifier: Verifier, compute_dtype: Any = None) -> None:
         from soar.engines.generation import trainer_generator
 
-        self.cfg, self.tokenizer, self.verifier = cfg, tokenizer, verifier
+        self.cfg, self.tokenizer, self.reward = cfg, tokenizer, Reward.of(cfg.reward, verifier)
         self.trainer = PolicyTrainer(model, cfg.student, cfg.inner.steps, tokenizer.pad_token_id,
                                      compute_dtype=compute_dtype)
         # compute.generator's engine (vllm: full weights pushed after every step, restore and promotion)
@@ -123,7 +121,7 @@ class SequentialWorker:
     def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
         """The baseline's sampled success rate on each question of ``dataset`` (learnability, B.4)."""
         self.trainer.restore(self.baseline)
-        return _success_rates(self.generator, self.tokenizer, self.verifier, self.cfg, dataset, samples, seed)
+        return _success_rates(self.generator, self.tokenizer, self.reward, self.cfg.student, dataset, samples, seed)
 
     def adopt(self, weights: dict[str, Any]) -> None:
         """A promoted student's weights become the baseline (and, full fine-tuning, the KL reference)."""
@@ -166,11 +164,11 @@ class SequentialWorker:
         dataset = [Problem.from_dict(d) for d in job.dataset]
         per_step, tokens, skipped = [], 0, self.trainer.skipped_steps
         for step in range(job.steps):
-            reward, used = rloo_step(self.trainer, self.generator, self.tokenizer, self.verifier,
-                                     _picks(dataset, job.seed, step, self.cfg.student.batch_size), self.cfg,
-                                     seed=derive_seed(job.seed, "inner_step", step))
-            per_step.append(reward)
-            tokens += used
+            (done,) = rloo_step(one_student(self.trainer), self.generator, self.tokenizer, self.reward,
+                                [_picks(dataset, job.seed, step, self.cfg.student.batch_size)], self.cfg.student,
+                                seed=derive_seed(job.seed, "inner_step", step))
+            per_step.append(done.reward)
+            tokens += done.tokens
         train_seconds = time.perf_counter() - started
         result = self._evaluate(job.job_id, job.reward_questions)
         result.train_rewards, result.train_seconds, result.tokens = per_step, train_seconds, tokens
@@ -178,7 +176,7 @@ class SequentialWorker:
         return result, self.trainer.snapshot(device="cpu")
 
     def _evaluate(self, job_id: str, reward_questions: list[dict[str, Any]]) -> StudentResult:
-        return _greedy(self.generator, self.tokenizer, self.verifier, self.cfg, job_id, reward_questions)
+        return _greedy(self.generator, self.tokenizer, self.reward, self.cfg.student, job_id, reward_questions)
 
 
 class BatchedLoRAWorker:
@@ -194,7 +192,7 @@ class BatchedLoRAWorker:
             from soar.errors import ConfigError
 
             raise ConfigError("compute.student_batch > 1 trains LoRA students: set student.finetune: lora")
-        self.cfg, self.tokenizer, self.verifier = cfg, tokenizer, verifier
+        self.cfg, self.tokenizer, self.reward = cfg, tokenizer, Reward.of(cfg.reward, verifier)
         self.engine = BatchedLoRATrainer(model, cfg.student, cfg.compute.student_batch, tokenizer.pad_token_id,
                                          seed=derive_seed(cfg.compute.seed, "lora_init"), compute_dtype=compute_dtype,
                                          rows_per_pass=cfg.compute.batched_rows)
@@ -208,10 +206,10 @@ class BatchedLoRAWorker:
 
     def evaluate(self, job_id: str, questions: list[dict[str, Any]]) -> StudentResult:
         """The baseline's (the base model's, adapters off) greedy accuracy on ``questions``."""
-        return _greedy(self.generator, self.tokenizer, self.verifier, self.cfg, job_id, questions)
+        return _greedy(self.generator, self.tokenizer, self.reward, self.cfg.student, job_id, questions)
 
     def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
-        return _success_rates(self.generator, self.tokenizer, self.verifier, self.cfg, dataset, samples, seed)
+        return _success_rates(self.generator, self.tokenizer, self.reward, self.cfg.student, dataset, samples, seed)
 
     def train(self, jobs: list[StudentJob]) -> list[tuple[StudentResult, dict[str, Any]]]:
         """Train ``jobs`` in batches of at most ``compute.student_batch``; each result with its adapter."""
@@ -230,7 +228,7 @@ class BatchedLoRAWorker:
             raise ValueError(f"a batch of students trains one number of steps, got {sorted(steps)}")
         total = steps.pop()
         started = time.perf_counter()
-        n, s, tok = len(jobs), self.cfg.student, self.tokenizer
+        n, s = len(jobs), self.cfg.student
         self.engine.begin(n, total)
         batch_seed = derive_seed(jobs[0].seed, "batch", *[job.seed for job in jobs])
         torch.manual_seed(batch_seed)
@@ -239,33 +237,13 @@ class BatchedLoRAWorker:
         tokens, skipped = [0] * n, [0] * n
         for step in range(total):
             picks = [_picks(datasets[i], job.seed, step, s.batch_size) for i, job in enumerate(jobs)]
-            prompt_ids = [tok(student_prompt(p.question, tok), add_special_tokens=False)["input_ids"]
-                          for row in picks for p in row]
-            owners = [i for i, row in enumerate(picks) for _ in row]
-            sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
-                                      seed=derive_seed(batch_seed, "inner_step", step))
-            # fresh students are all the base model exactly: sample them together with adapters off
-            groups = self.generator.generate_tokens(prompt_ids, s.group_size, sampling,
-                                                    students=None if self.engine.fresh else owners)
-            texts = [c.text for g in groups for c in g]
-            golds = [p.answer for row in picks for p in row for _ in range(s.group_size)]
-            flat = self.verifier.math_rewards(texts, golds, **self.cfg.reward.scoring())
-            rollouts: list[Rollouts | None] = []
-            at = 0
-            for i, row in enumerate(picks):
-                width = len(row) * s.group_size
-                rewards = flat[at:at + width]
-                advantages = leave_one_out_advantages([rewards[q * s.group_size:(q + 1) * s.group_size]
-                                                       for q in range(len(row))])
-                student_groups = groups[at // s.group_size:(at + width) // s.group_size]
-                completions = [c for g in student_groups for c in g]
-                rollouts.append(Rollouts([prompt_ids[c.prompt_index] for c in completions],
-                                         [c.token_ids for c in completions], [a for r in advantages for a in r]))
-                per_step[i].append(sum(rewards) / len(rewards))
-                tokens[i] += sum(len(c.token_ids) for c in completions)
-                at += width
-            for i, stats in enumerate(self.engine.step(rollouts)):
-                skipped[i] += int(stats.get("skipped", 0.0))
+            # fresh students are all the base model exactly: sampled together with adapters off
+            done = rloo_step(self.engine.step, self.generator, self.tokenizer, self.reward, picks, s,
+                             seed=derive_seed(batch_seed, "inner_step", step), route=not self.engine.fresh)
+            for i, part in enumerate(done):
+                per_step[i].append(part.reward)
+                tokens[i] += part.tokens
+                skipped[i] += int(part.stats.get("skipped", 0.0))
         train_seconds = time.perf_counter() - started
         results = self._score(jobs)
         out = []
@@ -285,9 +263,8 @@ class BatchedLoRAWorker:
         owners = [i for i, qs in enumerate(questions) for _ in qs]
         groups = self.generator.generate_tokens(prompt_ids, 1, SamplingParams(max_new_tokens=self.cfg.student.max_new_tokens,
                                                                               greedy=True), students=owners)
-        rewards = self.verifier.math_rewards([g[0].text for g in groups], [p.answer for qs in questions for p in qs],
-                                             **self.cfg.reward.scoring())
-        full = full_marks(self.cfg.reward.kind)
+        rewards = self.reward([g[0].text for g in groups], [p.answer for qs in questions for p in qs])
+        full = self.reward.full
         seconds = (time.perf_counter() - started) / len(jobs)
         results, at = [], 0
         for job, qs in zip(jobs, questions):
@@ -325,48 +302,25 @@ class BatchedLoRAWorker:
         self.baseline_version = int(state["version"])
 
 
-def _greedy(generator: Any, tokenizer: Any, verifier: Verifier, cfg: SoarConfig, job_id: str,
+def _greedy(generator: Any, tokenizer: Any, reward: Reward, student: StudentConfig, job_id: str,
             questions: list[dict[str, Any]]) -> StudentResult:
     """The generator's policy scored greedily on ``questions`` (student prompt, B.3 reward), timed."""
     started = time.perf_counter()
-    scored = greedy_accuracy(generator, tokenizer, [Problem.from_dict(d) for d in questions], verifier,
-                             max_new_tokens=cfg.student.max_new_tokens, **cfg.reward.scoring())
+    scored = greedy_accuracy(generator, tokenizer, [Problem.from_dict(d) for d in questions], reward,
+                             max_new_tokens=student.max_new_tokens)
     return StudentResult(job_id, scored.accuracy, scored.correct, eval_seconds=time.perf_counter() - started)
 
 
-def _success_rates(generator: Any, tokenizer: Any, verifier: Verifier, cfg: SoarConfig, dataset: list[dict[str, Any]],
-                   samples: int, seed: int) -> list[float]:
+def _success_rates(generator: Any, tokenizer: Any, reward: Reward, student: StudentConfig,
+                   dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
     """The generator's sampled success rate on each question of ``dataset`` (learnability, B.4)."""
-    s = cfg.student
-    scored = sampled_correct(generator, tokenizer, [Problem.from_dict(d) for d in dataset], verifier, n=samples,
+    s = student
+    scored = sampled_correct(generator, tokenizer, [Problem.from_dict(d) for d in dataset], reward, n=samples,
                              sampling=SamplingParams(temperature=s.temperature, top_p=s.top_p,
-                                                     max_new_tokens=s.max_new_tokens, seed=seed),
-                             **cfg.reward.scoring())
+                                                     max_new_tokens=s.max_new_tokens, seed=seed))
     return [c / samples for c in scored.correct]
 
 
 def _check_version(job: StudentJob, version: int) -> None:
     if job.baseline != version:
         raise ValueError(f"job {job.job_id} wants baseline {job.baseline}, the worker holds {version}")
-
-
-def rloo_step(trainer: PolicyTrainer, generator: Any, tokenizer: Any, verifier: Verifier,
-              problems: list[Problem], cfg: SoarConfig, seed: int) -> tuple[float, int]:
-    """One student RLOO step on ``problems``: ``student.group_size`` samples each (student prompt),
-    B.3 rewards against their answers, leave-one-out advantages per problem, one optimiser step.
-
-    Returns the mean reward of the samples and the number of tokens sampled.
-    """
-    s = cfg.student
-    prompt_ids = [tokenizer(student_prompt(p.question, tokenizer), add_special_tokens=False)["input_ids"]
-                  for p in problems]
-    sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, seed=seed)
-    groups = generator.generate_tokens(prompt_ids, s.group_size, sampling)
-    completions = [c for g in groups for c in g]
-    flat = verifier.math_rewards([c.text for c in completions], [p.answer for p, g in zip(problems, groups) for _ in g],
-                                 **cfg.reward.scoring())
-    advantages = leave_one_out_advantages([flat[i * s.group_size:(i + 1) * s.group_size] for i in range(len(problems))])
-    generator.sleep()  # a colocated engine (vLLM) frees the device for the update; its next sample wakes it
-    trainer.step(Rollouts([prompt_ids[c.prompt_index] for c in completions], [c.token_ids for c in completions],
-                          [a for row in advantages for a in row]))
-    return sum(flat) / len(flat), sum(len(c.token_ids) for c in completions)

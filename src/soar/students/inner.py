@@ -1,0 +1,75 @@
+"""One inner RLOO step (3.3, Table 3's student column), for one student or many at once.
+
+Each student gets ``student.batch_size`` questions (its ``picks``); every question is asked ``student.group_size``
+times with the B.1 student prompt; every reply gets the B.3 reward against the question's answer (the
+:class:`~soar.engines.evaluation.Reward` bound once); advantages are leave-one-out within each question's
+group; then one optimiser step per student.  The sequential worker (one student on a
+:class:`~soar.engines.trainer.PolicyTrainer`), the batched-LoRA worker (many on a
+:class:`~soar.engines.lora.BatchedLoRATrainer`, sampled together, each row through its student's adapter),
+``soar evaluate``'s fresh students, tests and benchmarks all call this function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from soar.algo.rloo import leave_one_out_advantages
+from soar.config import StudentConfig
+from soar.data.prompts import student_prompt
+from soar.engines.base import SamplingParams
+from soar.engines.batch import Rollouts
+from soar.engines.evaluation import Reward
+from soar.types import Problem
+
+Update = Callable[[list[Rollouts]], Sequence[dict[str, float]]]
+"""One optimiser step for each student's rollouts, in order; each student's trainer stats."""
+
+
+@dataclass
+class InnerStep:
+    """One student's part of an inner step."""
+
+    reward: float
+    """Mean B.3 reward of the student's samples."""
+    tokens: int
+    """Tokens sampled for the student."""
+    stats: dict[str, float]
+    """The trainer's stats of the student's update (loss, KL, ``skipped``, ...)."""
+
+
+def one_student(trainer: Any) -> Update:
+    """The :data:`Update` of a single :class:`~soar.engines.trainer.PolicyTrainer`."""
+    return lambda rollouts: [trainer.step(rollouts[0])]
+
+
+def rloo_step(update: Update, generator: Any, tokenizer: Any, reward: Reward, picks: list[list[Problem]],
+              student: StudentConfig, seed: int, route: bool = False) -> list[InnerStep]:
+    """One inner RLOO step of ``len(picks)`` students, ``picks[i]`` the questions of student ``i``.
+
+    ``route``: the generator runs each prompt through its own student's adapter (batched LoRA students that have
+    trained); otherwise all prompts sample the one policy the generator holds."""
+    g = student.group_size
+    problems = [p for row in picks for p in row]
+    prompt_ids = [tokenizer(student_prompt(p.question, tokenizer), add_special_tokens=False)["input_ids"]
+                  for p in problems]
+    sampling = SamplingParams(temperature=student.temperature, top_p=student.top_p,
+                              max_new_tokens=student.max_new_tokens, seed=seed)
+    owners = {"students": [i for i, row in enumerate(picks) for _ in row]} if route else {}
+    groups = generator.generate_tokens(prompt_ids, g, sampling, **owners)
+    rewards = reward([c.text for group in groups for c in group],
+                     [p.answer for p, group in zip(problems, groups) for _ in group])
+    rollouts, means, tokens, at = [], [], [], 0  # ``at``: the student's first question
+    for row in picks:
+        mine = groups[at:at + len(row)]
+        flat = rewards[at * g:(at + len(row)) * g]
+        advantages = leave_one_out_advantages([flat[q * g:(q + 1) * g] for q in range(len(row))])
+        completions = [c for group in mine for c in group]
+        rollouts.append(Rollouts([prompt_ids[c.prompt_index] for c in completions], [c.token_ids for c in completions],
+                                 [a for per_question in advantages for a in per_question]))
+        means.append(sum(flat) / len(flat))
+        tokens.append(sum(len(c.token_ids) for c in completions))
+        at += len(row)
+    generator.sleep()  # a colocated engine (vLLM) frees the device for the update; its next sample wakes it
+    return [InnerStep(m, t, dict(stats)) for m, t, stats in zip(means, tokens, update(rollouts))]
