@@ -135,19 +135,21 @@ def bench_training(model: Any, tok: Any, mode: str, steps: int = 2) -> tuple[flo
 
 
 def one_rloo_step_ours(model: Any, tok: Any, steps: int) -> float:
+    """soar's inner step itself (:func:`soar.students.inner.rloo_step`): 2 questions x 4 samples of 64 tokens."""
+    from soar.config import StudentConfig
+    from soar.students.inner import one_student, rloo_step
+    from soar.types import Problem
+
     cfg = PolicyConfig(lr=1e-6, micro_batch_size=8, kl_coef=0.001, max_new_tokens=64)
+    student = StudentConfig(batch_size=2, group_size=4, max_new_tokens=64, temperature=1.0, top_p=1.0)
     trainer = PolicyTrainer(model, cfg, total_steps=steps + 1, pad_token_id=tok.pad_token_id)
     generator = HFGenerator(trainer.model, tok)
-    texts = [student_prompt(q, tok) for q in questions(2 * (steps + 1))]
+    problems = [Problem(q, "0") for q in questions(2 * (steps + 1))]
+    cheap = lambda replies, golds: [_reward(text) for text in replies]  # noqa: E731 - engines timed, not the verifier
     times = []
     for step in range(steps + 1):
         started = time.perf_counter()
-        batch = texts[2 * step: 2 * step + 2]
-        groups = generator.generate(batch, 4, SamplingParams(max_new_tokens=64, seed=step))
-        ids = [tok(t, add_special_tokens=False)["input_ids"] for t in batch]
-        advantages = leave_one_out_advantages([[_reward(c.text) for c in g] for g in groups])
-        trainer.step(Rollouts([ids[i] for i, g in enumerate(groups) for _ in g], [c.token_ids for g in groups for c in g],
-                              [a for row in advantages for a in row]))
+        rloo_step(one_student(trainer), generator, tok, cheap, [problems[2 * step: 2 * step + 2]], student, seed=step)
         times.append(time.perf_counter() - started)
     return statistics.median(times[1:])
 

@@ -420,7 +420,11 @@ class SoarConfig:
 
 
 def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
-    """Check ranges and relations; the first broken rule is a :class:`ConfigError` naming the key and the rule."""
+    """Check ranges and relations; the first broken rule is a :class:`ConfigError` naming the key and the rule.
+
+    Long on purpose (~125 lines): one flat list of one-line rules, one per key or relation, in the order of the
+    config's sections, so that a reader finds every rule of a key in one place; split into functions it would read
+    the same with more jumps."""
     c = config
 
     def need(ok: bool, key: str, rule: str, value: Any) -> None:

@@ -68,6 +68,14 @@ def test_oracle_beats_junk_and_the_folder_resumes(model_dir, files, tmp_path):
     # the same command again: every student is kept, nothing is retrained, the table is the same
     again = run_probe(cfg, out, datasets=2, stepping_file=str(files / "easy.jsonl"))
     assert again["rows"] == report["rows"] and len((out / "results.jsonl").read_text().splitlines()) == 16
+
+    # a kill in mid-append: the last record half written, no newline; the probe cuts it and trains that student again
+    # (sequential full fine-tuning with its own seed: the same accuracy), then appends on a line of its own
+    torn = json.loads(lines[-1])["job_id"]
+    (out / "results.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
+    resumed = run_probe(cfg, out, datasets=2, stepping_file=str(files / "easy.jsonl"))
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(records) == 16 and records[-1]["job_id"] == torn and resumed["rows"] == report["rows"]
     with pytest.raises(ConfigError, match="other settings"):
         run_probe(cfg, out, datasets=1, stepping_file=str(files / "easy.jsonl"))
 

@@ -86,11 +86,7 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     """Evaluate one method over ``cfg.evaluation.seeds``; returns (and writes) its ``summary.json``."""
     import torch
 
-    from soar.engines.base import push_weights
-    from soar.engines.generation import build_generator, trainer_generator
-    from soar.engines.models import compute_dtype, load_model
-    from soar.engines.trainer import PolicyTrainer, load_trained
-    from soar.math.verify import Verifier
+    from soar.loops.setup import setup
 
     console = console or Console()
     require_provenance(cfg.data, cfg.model, invocation, cfg.out_dir)
@@ -110,32 +106,11 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
     write_atomic(out / "config.yaml", to_yaml(cfg))
     write_atomic(out / "source.json", json.dumps(source, indent=1) + "\n")
 
-    if cfg.compute.threads:
-        torch.set_num_threads(cfg.compute.threads)
-    model, tokenizer = load_model(cfg.model)
-    precision = compute_dtype(cfg.model)
-    if promoted is not None:  # PS: inference only
-        trainer = None
-        # batched LoRA runs keep the promoted student as full weights (every promoted adapter merged in)
-        as_saved = dataclasses.replace(cfg.student, finetune="full") if promoted[1].get("weights") == "full" \
-            else cfg.student
-        model = load_trained(model, as_saved, load_part(promoted[0], "student"))
-        if cfg.compute.generator == "vllm" and hasattr(model, "merge_and_unload"):
-            model = model.merge_and_unload()  # inference only: vLLM takes the adapter merged, as full weights
-        generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=precision)
-        push_weights(generator, model, version=1)  # a vllm engine loaded the base model: the promoted one replaces it
-        console.print(f"PS: promoted student {promoted[1]['stage']} of {promoted_run} (step {promoted[1]['step']}, "
-                      f"hard-train accuracy {promoted[1]['train_accuracy']:.3f})")
-    else:
-        student_cfg = dataclasses.replace(cfg.student, warmup_steps=warmup_steps(cfg.evaluation, bool(questions)))
-        trainer = PolicyTrainer(model, student_cfg, cfg.evaluation.max_steps, tokenizer.pad_token_id,
-                                compute_dtype=precision)
-        model, fresh = trainer.model, trainer.snapshot()
-        generator = trainer_generator(cfg.compute, trainer, tokenizer, precision)
-    console.print(f"{method}: {len(questions)} synthetic questions, hard set {len(hard.train)} train / "
-                  f"{len(hard.test)} test, seeds {cfg.evaluation.seeds}, into {out}")
-    per_seed = []
-    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:
+    with setup(cfg) as s:
+        trainer, generator, fresh = _policy(cfg, s, promoted, promoted_run, bool(questions), console)
+        console.print(f"{method}: {len(questions)} synthetic questions, hard set {len(hard.train)} train / "
+                      f"{len(hard.test)} test, seeds {cfg.evaluation.seeds}, into {out}")
+        per_seed = []
         for seed in cfg.evaluation.seeds:
             folder = out / f"seed_{seed}"
             if (folder / "summary.json").exists():
@@ -144,7 +119,7 @@ def evaluate(cfg: SoarConfig, out: str | Path, method: str, questions: list[Prob
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
             torch.manual_seed(seed)
-            context = (cfg, tokenizer, generator, Reward.of(cfg.reward, verifier), hard.test, folder, seed)
+            context = (cfg, s.tokenizer, generator, s.reward, hard.test, folder, seed)
             if trainer is None:
                 summary = _promoted(*context)
             else:
@@ -214,6 +189,33 @@ def _check_promoted_run(run: RunDir, cfg: SoarConfig, test: list[Problem]) -> tu
     return run.best_promoted()
 
 
+
+def _policy(cfg: SoarConfig, s: Any, promoted: Any, promoted_run: Any, synthetic: bool,
+            console: Console) -> tuple[Any, Any, Any]:
+    """``(trainer, generator, fresh weights)`` of the evaluated policy: PS, inference only (no trainer), or a fresh
+    student trained with the method's warm-up (``synthetic``: the method has synthetic questions)."""
+    from soar.engines.base import push_weights
+    from soar.engines.generation import build_generator, trainer_generator
+    from soar.engines.trainer import PolicyTrainer, load_trained
+
+    if promoted is not None:  # PS: inference only
+        # batched LoRA runs keep the promoted student as full weights (every promoted adapter merged in)
+        as_saved = dataclasses.replace(cfg.student, finetune="full") if promoted[1].get("weights") == "full" \
+            else cfg.student
+        model = load_trained(s.model, as_saved, load_part(promoted[0], "student"))
+        if cfg.compute.generator == "vllm" and hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()  # inference only: vLLM takes the adapter merged, as full weights
+        generator = build_generator(cfg.compute, model, s.tokenizer, compute_dtype=s.precision)
+        push_weights(generator, model, version=1)  # a vllm engine loaded the base model: the promoted one replaces it
+        console.print(f"PS: promoted student {promoted[1]['stage']} of {promoted_run} (step {promoted[1]['step']}, "
+                      f"hard-train accuracy {promoted[1]['train_accuracy']:.3f})")
+        return None, generator, None
+    student_cfg = dataclasses.replace(cfg.student, warmup_steps=warmup_steps(cfg.evaluation, synthetic))
+    trainer = PolicyTrainer(s.model, student_cfg, cfg.evaluation.max_steps, s.tokenizer.pad_token_id,
+                            compute_dtype=s.precision)
+    fresh = trainer.snapshot()
+    return trainer, trainer_generator(cfg.compute, trainer, s.tokenizer, s.precision), fresh
+
 def _pass_at_k(cfg: SoarConfig, tokenizer: Any, generator: Any, reward: Reward, test: list[Problem],
                seed: int) -> dict[int, float]:
     from soar.engines.evaluation import sampled_correct
@@ -261,9 +263,8 @@ def _train_seed(cfg: SoarConfig, tokenizer: Any, generator: Any, reward: Reward,
             drawn[phase] += size
             (done,) = rloo_step(one_student(trainer), generator, tokenizer, reward, [picks], cfg.student,
                                 derive_seed(seed, "eval_train", step))
-            reward = done.reward
-            rewards.append(reward)
-            RunDir(folder).append("train.jsonl", [{"step": step, "reward": reward, "phase": phase}])
+            rewards.append(done.reward)
+            RunDir(folder).append("train.jsonl", [{"step": step, "reward": done.reward, "phase": phase}])
             progress.advance(task)
     start = e.synthetic_warmup_steps if questions and e.mixing == "curriculum" else 0
     start = start if start < len(rewards) else 0  # no hard phase: read the whole curve

@@ -83,12 +83,9 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
 
     ``max_problems`` stops after that many problems in total (a partial, resumable result).
     """
-    import torch
-
-    from soar.engines.evaluation import Reward, sampled_correct
+    from soar.engines.evaluation import sampled_correct
     from soar.engines.generation import SamplingParams, build_generator
-    from soar.engines.models import compute_dtype, load_model
-    from soar.math.verify import Verifier
+    from soar.loops.setup import setup
 
     console = console or Console()
     if cfg.data.fail_at_k is None:
@@ -103,22 +100,17 @@ def run_filter(cfg: SoarConfig, out_dir: str | Path, console: Console | None = N
                   + (f"; {len(done)} already done" if done else ""))
     sampled, seconds = 0, 0.0
     if len(done) < target:
-        if cfg.compute.threads:
-            torch.set_num_threads(cfg.compute.threads)
-        model, tokenizer = load_model(cfg.model)
-        generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=compute_dtype(cfg.model))
-        with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
-                Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        with setup(cfg) as s, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                          TimeRemainingColumn(), TextColumn("{task.fields[rate]}"), console=console) as progress:
             task = progress.add_task(f"fail@{k}", total=target, completed=len(done), rate="")
-            reward = Reward.of(cfg.reward, verifier)
+            generator = build_generator(cfg.compute, s.model, s.tokenizer, compute_dtype=s.precision)
             started = time.perf_counter()
             for first in range(len(done), target, block):
                 problems = pool[first:min(first + block, target)]
                 sampling = SamplingParams(temperature=cfg.data.filter_temperature, top_p=cfg.student.top_p,
                                           max_new_tokens=cfg.data.filter_max_new_tokens,
                                           seed=derive_seed(cfg.compute.seed, "filter", first // block))
-                scored = sampled_correct(generator, tokenizer, problems, reward, n=k, sampling=sampling)
+                scored = sampled_correct(generator, s.tokenizer, problems, s.reward, n=k, sampling=sampling)
                 records = [{"index": first + i, "id": p.id, "question": p.question, "answer": p.answer,
                             "metadata": p.metadata, "successes": c, "k": k}
                            for i, (p, c) in enumerate(zip(problems, scored.correct))]

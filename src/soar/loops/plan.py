@@ -224,7 +224,10 @@ def hard_set_size(cfg: SoarConfig) -> tuple[int | None, str]:
 def plan(cfg: SoarConfig, devices: int | None = None, length_fraction: float = 0.5, acceptance: float | None = None,
          gen_tok_s: float | None = None, train_tok_s: float | None = None,
          hard_problems: int | None = None, measured: Measured | None = None) -> dict[str, Any]:
-    """Every figure ``soar plan`` prints, as a dict (see the module doc)."""
+    """Every figure ``soar plan`` prints, as a dict (see the module doc).
+
+    Long on purpose (~90 lines): one piece of accounting (work, time, memory, placement, checkpoint sizes) whose
+    figures feed each other; kept in one body so that each formula sits beside the numbers it uses."""
     if not 0 < length_fraction <= 1:
         raise ConfigError(f"--length-fraction must be in (0, 1], got {length_fraction}")
     t, s, i, e = cfg.teacher, cfg.student, cfg.inner, cfg.evaluation

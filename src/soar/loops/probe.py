@@ -45,7 +45,6 @@ import math
 import random
 import re
 from collections.abc import Sequence
-from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -202,33 +201,16 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
               stepping_file: str | None = None, console: Any = None, invocation: str = "--preset tiny"
               ) -> dict[str, Any]:
     """Train and score every control student (continuing a folder with the same settings); returns probe.json."""
-    import torch
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from soar.algo.promotion import partition
     from soar.data.load import load_hard_set
     from soar.data.problems import load_problems
     from soar.data.provenance import require_provenance
-    from soar.engines.generation import build_generator
-    from soar.engines.models import compute_dtype, load_model
-    from soar.io import append_jsonl, read_jsonl, write_atomic
-    from soar.loops.teacher import sample_teacher
-    from soar.math.verify import Verifier
-    from soar.students.pool import build_pool, pool_description
+    from soar.loops.setup import setup
 
     console = console or Console()
     tiers = list(world_tiers(cfg))
-    known = kind_order(tiers)
-    kinds = list(known if kinds is None else kinds)
-    unknown = [k for k in kinds if k not in known]
-    if unknown or not kinds:
-        raise ConfigError(f"--kinds: unknown kind {unknown[0]!r}; kinds: {', '.join(known)}" if unknown
-                          else "--kinds: name at least one kind")
-    if datasets < 1:
-        raise ConfigError(f"--datasets must be at least 1, got {datasets}")
-    if cfg.teacher.reward != "grounded":
-        raise ConfigError("soar probe measures the grounded reward: set teacher.reward: grounded")
+    kinds = _check_kinds(cfg, tiers, kinds, datasets)
     require_provenance(cfg.data, cfg.model, invocation, cfg.out_dir)
     hard = load_hard_set(cfg.data)
     M, n, r = cfg.inner.reward_questions, cfg.inner.dataset_size, cfg.inner.repeats
@@ -238,7 +220,7 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
     if "stepping" in kinds and not stepping:
         console.print("no stepping stones for this source: give --stepping FILE (easier problems of the domain); "
                       "the stepping row is left out")
-    kinds = [k for k in known if k in kinds and (k != "stepping" or stepping)]
+    kinds = [k for k in kinds if k != "stepping" or stepping]
     folder = Path(out)
     settings = {"config": to_yaml(cfg), "datasets": datasets, "kinds": list(kinds), "stepping_file": stepping_file}
     if (folder / "settings.json").exists():
@@ -250,87 +232,128 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
     seed = cfg.compute.seed
     picks = random.Random(derive_seed(seed, "probe_reward_questions")).sample(range(len(hard.train)), M)
     reward_questions = [hard.train[i] for i in sorted(picks)]
-    if cfg.compute.threads:
-        torch.set_num_threads(cfg.compute.threads)
-    torch.manual_seed(seed)
-    model, tokenizer = load_model(cfg.model)
-    precision = compute_dtype(cfg.model)
-
-    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:  # teacher and students
-        saved = folder / "datasets.json"
-        if saved.exists():
-            controls = {k: [[Problem.from_dict(p) for p in d] for d in ds]
-                        for k, ds in json.loads(saved.read_text())["controls"].items()}
-        else:
-            controls = control_datasets(hard.train, {p.id for p in reward_questions}, stepping, n, datasets,
-                                        derive_seed(seed, "probe_datasets"))
-            controls.update(tier_datasets([k for k in kinds if k in tiers],
-                                          {p.question for p in hard.train + hard.test}, n, datasets, seed))
-            if "teacher" in kinds:  # the base teacher, before any student adapter touches the model
-                generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=precision)
-                with console.status("sampling the base teacher"):
-                    sample = sample_teacher(generator, tokenizer, cfg.teacher, datasets * n,
-                                            derive_seed(seed, "teacher", 0), verifier.parseable_many)
-                controls["teacher"] = [[r.pair.to_problem(f"teacher-{d}-{i}") for i, r in enumerate(part)]
-                                       for d, part in enumerate(partition(sample.rollouts, datasets, n))]
-                console.print(f"base teacher: {len(sample.rollouts)} pairs accepted of {sample.attempts} drafts "
-                              f"({sample.acceptance_rate:.0%})")
-            controls = {k: controls[k] for k in kinds}
-            write_atomic(saved, json.dumps({"reward_questions": [p.to_dict() for p in reward_questions],
-                                            "controls": {k: [[p.to_dict() for p in d] for d in ds]
-                                                         for k, ds in controls.items()}}, indent=1))
-            write_atomic(folder / "settings.json", json.dumps(settings, indent=1))
-
-        results_file = folder / "results.jsonl"
-        done: dict[str, dict[str, Any]] = {}
-        for record in read_jsonl(results_file, repair=True):  # a kill mid-append leaves a torn last line: cut
-            done[record["job_id"]] = record
+    with setup(cfg, seed=True) as s:  # one verifier for the teacher and the students
+        controls = _controls(s, folder, settings, hard, reward_questions, stepping, kinds, tiers, datasets, console)
         qr = [p.to_dict() for p in reward_questions]
         jobs = [StudentJob(f"{kind}-d{d}-j{j}", 0, [p.to_dict() for p in dataset], qr,
                            derive_seed(seed, "probe_student", d, j), cfg.inner.steps, ki * datasets + d, j)
                 for ki, kind in enumerate(kinds) for d, dataset in enumerate(controls[kind]) for j in range(r)]
-        todo = [job for job in jobs if job.job_id not in done]
-        console.print(f"probe {folder}  |  Q_R {M} hard train problems  |  {len(kinds)} kinds x {datasets} datasets of "
-                      f"{n} x {r} students = {len(jobs)} students, {cfg.inner.steps} inner steps "
-                      f"({len(jobs) - len(todo)} done before)")
-
-        student_model = model if cfg.compute.pool == "inprocess" else None  # the teacher is done with it
-        del model
-        with closing(build_pool(cfg, student_model, tokenizer, verifier, precision)) as pool:
-            console.print(f"students: {pool_description(cfg)}")
-            baseline = pool.baseline_accuracy(qr)
-            if todo:
-                with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                              console=console, transient=True) as progress:
-                    task = progress.add_task("students", total=len(todo))
-
-                    def finished(result: Any) -> None:
-                        record = {"job_id": result.job_id, "accuracy": result.accuracy,
-                                  "reward": result.accuracy - baseline.accuracy, "train_rewards": result.train_rewards,
-                                  "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds}
-                        append_jsonl(results_file, [record])
-                        done[result.job_id] = record
-                        progress.console.print(f"  {result.job_id:<16} accuracy {result.accuracy:.3f}  R "
-                                               f"{record['reward']:+.3f}")
-                        progress.advance(task)
-
-                    pool.run(todo, baseline.accuracy, progress=finished)
-
-    rewards = {kind: [done[f"{kind}-d{d}-j{j}"]["accuracy"] - baseline.accuracy
+        student_model = s.model if cfg.compute.pool == "inprocess" else None  # the teacher is done with it
+        s.model = None
+        baseline, done = _train_students(s, student_model, folder / "results.jsonl", jobs, qr, console,
+                                         f"probe {folder}  |  Q_R {M} hard train problems  |  {len(kinds)} kinds x "
+                                         f"{datasets} datasets of {n} x {r} students = {len(jobs)} students, "
+                                         f"{cfg.inner.steps} inner steps")
+    rewards = {kind: [done[f"{kind}-d{d}-j{j}"]["accuracy"] - baseline
                       for d in range(datasets) for j in range(r)] for kind in kinds}
+    return _report(cfg, folder, controls, rewards, baseline, kinds, tiers, datasets, console)
+
+
+def _check_kinds(cfg: SoarConfig, tiers: list[str], kinds: Sequence[str] | None, datasets: int) -> list[str]:
+    """The kinds asked for, in report order; a bad ``--kinds`` or ``--datasets`` is one line."""
+    known = kind_order(tiers)
+    asked = list(known if kinds is None else kinds)
+    unknown = [k for k in asked if k not in known]
+    if unknown or not asked:
+        raise ConfigError(f"--kinds: unknown kind {unknown[0]!r}; kinds: {', '.join(known)}" if unknown
+                          else "--kinds: name at least one kind")
+    if datasets < 1:
+        raise ConfigError(f"--datasets must be at least 1, got {datasets}")
+    if cfg.teacher.reward != "grounded":
+        raise ConfigError("soar probe measures the grounded reward: set teacher.reward: grounded")
+    return [k for k in known if k in asked]
+
+
+def _controls(s: Any, folder: Path, settings: dict[str, Any], hard: Any, reward_questions: list[Problem],
+              stepping: list[Problem], kinds: list[str], tiers: list[str], datasets: int,
+              console: Any) -> dict[str, list[list[Problem]]]:
+    """Every control dataset: read back from ``datasets.json``, or made (the base teacher sampled for ``teacher``)
+    and written with ``settings.json``."""
+    from soar.algo.promotion import partition
+    from soar.engines.generation import build_generator
+    from soar.io import write_atomic
+    from soar.loops.teacher import sample_teacher
+
+    cfg, n, seed = s.cfg, s.cfg.inner.dataset_size, s.cfg.compute.seed
+    saved = folder / "datasets.json"
+    if saved.exists():
+        return {k: [[Problem.from_dict(p) for p in d] for d in ds]
+                for k, ds in json.loads(saved.read_text())["controls"].items()}
+    controls = control_datasets(hard.train, {p.id for p in reward_questions}, stepping, n, datasets,
+                                derive_seed(seed, "probe_datasets"))
+    controls.update(tier_datasets([k for k in kinds if k in tiers],
+                                  {p.question for p in hard.train + hard.test}, n, datasets, seed))
+    if "teacher" in kinds:  # the base teacher, before any student adapter touches the model
+        generator = build_generator(cfg.compute, s.model, s.tokenizer, compute_dtype=s.precision)
+        with console.status("sampling the base teacher"):
+            sample = sample_teacher(generator, s.tokenizer, cfg.teacher, datasets * n,
+                                    derive_seed(seed, "teacher", 0), s.verifier.parseable_many)
+        controls["teacher"] = [[r.pair.to_problem(f"teacher-{d}-{i}") for i, r in enumerate(part)]
+                               for d, part in enumerate(partition(sample.rollouts, datasets, n))]
+        console.print(f"base teacher: {len(sample.rollouts)} pairs accepted of {sample.attempts} drafts "
+                      f"({sample.acceptance_rate:.0%})")
+    controls = {k: controls[k] for k in kinds}
+    write_atomic(saved, json.dumps({"reward_questions": [p.to_dict() for p in reward_questions],
+                                    "controls": {k: [[p.to_dict() for p in d] for d in ds]
+                                                 for k, ds in controls.items()}}, indent=1))
+    write_atomic(folder / "settings.json", json.dumps(settings, indent=1))
+    return controls
+
+
+def _train_students(s: Any, student_model: Any, results_file: Path, jobs: list[StudentJob], qr: list[dict[str, Any]],
+                    console: Any, headline: str) -> tuple[float, dict[str, dict[str, Any]]]:
+    """The baseline's accuracy on Q_R and every job's record: those in ``results_file`` kept, the rest trained and
+    appended as each finishes (a line torn by a kill is cut first)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from soar.io import append_jsonl, read_jsonl
+    from soar.students.pool import pool_description
+
+    done = {record["job_id"]: record for record in read_jsonl(results_file, repair=True)}
+    todo = [job for job in jobs if job.job_id not in done]
+    console.print(f"{headline} ({len(jobs) - len(todo)} done before)")
+    with s.student_pool(student_model) as pool:
+        console.print(f"students: {pool_description(s.cfg)}")
+        baseline = pool.baseline_accuracy(qr).accuracy
+        if todo:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console, transient=True) as progress:
+                task = progress.add_task("students", total=len(todo))
+
+                def finished(result: Any) -> None:
+                    record = {"job_id": result.job_id, "accuracy": result.accuracy,
+                              "reward": result.accuracy - baseline, "train_rewards": result.train_rewards,
+                              "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds}
+                    append_jsonl(results_file, [record])
+                    done[result.job_id] = record
+                    progress.console.print(f"  {result.job_id:<16} accuracy {result.accuracy:.3f}  R "
+                                           f"{record['reward']:+.3f}")
+                    progress.advance(task)
+
+                pool.run(todo, baseline, progress=finished)
+    return baseline, done
+
+
+def _report(cfg: SoarConfig, folder: Path, controls: dict[str, list[list[Problem]]],
+            rewards: dict[str, list[float]], baseline: float, kinds: list[str], tiers: list[str], datasets: int,
+            console: Any) -> dict[str, Any]:
+    """``probe.json`` and the printed table."""
+    from soar.io import write_atomic
+
+    r, n = cfg.inner.repeats, cfg.inner.dataset_size
     rows = control_table(rewards, tiers)
     content = None
     if "teacher" in kinds and tiers:
         content = content_rows(controls["teacher"], [sum(rewards["teacher"][d * r:(d + 1) * r]) / r
                                                        for d in range(datasets)])
-    report = {"baseline_accuracy": baseline.accuracy, "reward_questions": M, "datasets": datasets,
+    report = {"baseline_accuracy": baseline, "reward_questions": cfg.inner.reward_questions, "datasets": datasets,
               "dataset_size": n, "students": r, "inner_steps": cfg.inner.steps,
               "numeric_answers": {k: numeric_share([p.answer for d in controls[k] for p in d]) for k in kinds},
               "arithmetic_statements_correct": {k: arithmetic_check([p for d in controls[k] for p in d])
                                                 for k in kinds},
               "rows": [asdict(row) for row in rows], **({"teacher_content": content} if content else {})}
     write_atomic(folder / "probe.json", json.dumps(report, indent=1))
-    console.print(render_table(rows, baseline.accuracy))
+    console.print(render_table(rows, baseline))
     if content:
         console.print(render_content(content))
     for kind in kinds:

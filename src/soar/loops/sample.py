@@ -45,11 +45,10 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
 
     from soar.engines.base import push_weights
     from soar.engines.generation import build_generator
-    from soar.engines.models import compute_dtype, load_model
     from soar.engines.trainer import load_trained
     from soar.loops.run_dir import load_part
+    from soar.loops.setup import setup
     from soar.loops.teacher import AcceptanceError, sample_teacher
-    from soar.math.verify import Verifier
 
     console = console or Console()
     if count < 1:
@@ -61,29 +60,26 @@ def sample_questions(cfg: SoarConfig, count: int, out: str | Path, teacher_run: 
     if checkpoint is not None and cfg.compute.generator == "vllm" and cfg.teacher.finetune != "full":
         raise ConfigError("soar sample --teacher with compute.generator: vllm pushes a fully fine-tuned teacher's "
                           "weights; sample a LoRA teacher with compute.generator: hf")
-    if cfg.compute.threads:
-        torch.set_num_threads(cfg.compute.threads)
-    model, tokenizer = load_model(cfg.model)
-    label = "Base-T"
-    if checkpoint is not None:
-        if weights_file is not None:
-            weights = torch.load(weights_file, weights_only=True, map_location="cpu")
-        else:
-            weights = load_part(checkpoint, "teacher")["weights"]
-        model = load_trained(model, cfg.teacher, weights)
-        label = f"{'Intrinsic' if cfg.teacher.reward == 'learnability' else 'Grounded'}-T ({step_label})"
-    generator = build_generator(cfg.compute, model, tokenizer, compute_dtype=compute_dtype(cfg.model))
-    if checkpoint is not None:  # vllm loaded the base model from disk; hf samples ``model`` itself (nothing copied)
-        push_weights(generator, model, version=1)
-    started = time.perf_counter()
     seed = cfg.compute.seed if seed is None else seed
-    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
-            console.status(f"sampling {count} questions from {label}"):
-        try:
-            sample = sample_teacher(generator, tokenizer, cfg.teacher, count, derive_seed(seed, "sample"),
-                                    verifier.parseable_many)
-        except AcceptanceError as exc:
-            raise AcceptanceError(f"{exc} Raise it with --teacher.max_attempts_factor N.") from None
+    with setup(cfg) as s:
+        model, label = s.model, "Base-T"
+        if checkpoint is not None:
+            if weights_file is not None:
+                weights = torch.load(weights_file, weights_only=True, map_location="cpu")
+            else:
+                weights = load_part(checkpoint, "teacher")["weights"]
+            model = load_trained(model, cfg.teacher, weights)
+            label = f"{'Intrinsic' if cfg.teacher.reward == 'learnability' else 'Grounded'}-T ({step_label})"
+        generator = build_generator(cfg.compute, model, s.tokenizer, compute_dtype=s.precision)
+        if checkpoint is not None:  # vllm loaded the base model from disk; hf samples ``model`` itself (nothing copied)
+            push_weights(generator, model, version=1)
+        started = time.perf_counter()
+        with console.status(f"sampling {count} questions from {label}"):
+            try:
+                sample = sample_teacher(generator, s.tokenizer, cfg.teacher, count, derive_seed(seed, "sample"),
+                                        s.verifier.parseable_many)
+            except AcceptanceError as exc:
+                raise AcceptanceError(f"{exc} Raise it with --teacher.max_attempts_factor N.") from None
     seconds = time.perf_counter() - started
     records = [dict(r.pair.to_problem(f"{i:05d}").to_dict(), teacher=label) for i, r in enumerate(sample.rollouts)]
     path = Path(out)

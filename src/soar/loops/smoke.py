@@ -19,34 +19,27 @@ from rich.table import Table
 from soar.config import SoarConfig
 from soar.data.load import load_hard_set
 from soar.math.passk import mean_pass_at_k
-from soar.math.verify import Verifier
 
 
 def run_smoke(cfg: SoarConfig, n_problems: int = 16, n_samples: int = 4) -> dict[int, float]:
-    import torch
-
-    from soar.engines.evaluation import Reward, sampled_correct
+    from soar.engines.evaluation import sampled_correct
     from soar.engines.generation import SamplingParams, hf_generator
-    from soar.engines.models import compute_dtype, load_model
+    from soar.loops.setup import setup
 
     console = Console()
-    torch.manual_seed(cfg.compute.seed)
     split = load_hard_set(cfg.data)
     problems = random.Random(cfg.compute.seed).sample(split.train, min(n_problems, len(split.train)))
     console.print(f"hard set: {len(split.train)} train / {len(split.test)} test ({split.directory})")
     started = time.perf_counter()
-    model, tokenizer = load_model(cfg.model)
-    console.print(f"model {cfg.model.name} loaded in {time.perf_counter() - started:.1f} s on {model.device}")
-
-    generator = hf_generator(cfg.compute, model, tokenizer, compute_dtype(cfg.model))
-    s = cfg.student
-    sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
-                              seed=cfg.compute.seed)
-    started = time.perf_counter()
-    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
-            console.status(f"sampling {len(problems)} x {n_samples} replies and scoring them"):
-        scored = sampled_correct(generator, tokenizer, problems, Reward.of(cfg.reward, verifier), n=n_samples,
-                                 sampling=sampling)
+    with setup(cfg, seed=True) as env:
+        console.print(f"model {cfg.model.name} loaded in {time.perf_counter() - started:.1f} s on {env.model.device}")
+        generator = hf_generator(cfg.compute, env.model, env.tokenizer, env.precision)
+        s = cfg.student
+        sampling = SamplingParams(temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens,
+                                  seed=cfg.compute.seed)
+        started = time.perf_counter()
+        with console.status(f"sampling {len(problems)} x {n_samples} replies and scoring them"):
+            scored = sampled_correct(generator, env.tokenizer, problems, env.reward, n=n_samples, sampling=sampling)
     seconds = time.perf_counter() - started
     ks = [k for k in cfg.evaluation.ks if k <= n_samples] or [1]
     passk = mean_pass_at_k(scored.correct, n=n_samples, ks=ks)

@@ -30,7 +30,7 @@ import copy
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,9 @@ from soar.engines.base import Generator, push_weights
 from soar.errors import ConfigError, SoarError
 from soar.io import format_bytes
 from soar.loops.run_dir import RunDir
+from soar.loops.setup import setup
 from soar.loops.teacher import AcceptanceError, TeacherRollout, TeacherSample, sample_teacher, teacher_update
-from soar.students.pool import build_pool, pool_description
+from soar.students.pool import pool_description
 from soar.types import Problem, StepRecord, StudentJob, StudentPool, StudentResult
 
 
@@ -74,14 +75,57 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
           console: Console | None = None, invocation: str = "--config CONFIG.yaml") -> Summary:
     """Run (or, with ``resume``, continue) Algorithm 1.  ``invocation``: the ``--preset``/``--config`` words a hint
     to run ``soar filter`` repeats."""
-    import torch
-
     from soar.engines.generation import build_generator
-    from soar.engines.models import compute_dtype, load_model, matmul_dtype_name
+    from soar.engines.models import matmul_dtype_name
     from soar.engines.trainer import PolicyTrainer
-    from soar.math.verify import Verifier
 
     console = console or Console()
+    run, cfg, hard = _open_run(cfg, out, resume, invocation)
+    B, g, n, r = cfg.teacher.batch_size, cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats
+    console.print(f"run {run.path}  |  hard set {len(hard.train)} train / {len(hard.test)} test  |  B={B} g={g} n={n} "
+                  f"r={r}: {B * g} datasets, {B * g * r} students per outer step")
+    started = time.perf_counter()
+    _seat, device = _teacher_seat(cfg, console)  # held until train() returns
+    with setup(cfg, device=device, seed=True) as s:
+        student_model = copy.deepcopy(s.model) if cfg.compute.pool == "inprocess" else None  # Ray workers: their own
+        teacher = PolicyTrainer(s.model, cfg.teacher, cfg.outer_steps, s.tokenizer.pad_token_id,
+                                compute_dtype=s.precision)
+        generator = build_generator(cfg.compute, teacher.model, s.tokenizer, compute_dtype=s.precision)
+        console.print(f"model {cfg.model.name} loaded in {time.perf_counter() - started:.1f} s  |  weights "
+                      f"{cfg.model.dtype}, matmuls {matmul_dtype_name(cfg.model)}")
+        with s.student_pool(student_model) as pool:
+            console.print(f"students: {pool_description(cfg)}")
+            promotion, first = _resume(run, resume, teacher, generator, pool, console)
+            parts = Teacher(teacher, generator, s.tokenizer, s.verifier.parseable_many)
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console, transient=True) as progress:
+                tasks = (progress.add_task("outer steps", total=cfg.outer_steps, completed=first),
+                         progress.add_task("teacher QA pairs", total=B * g * n),
+                         progress.add_task("students", total=B * g * r))
+                keeper = _Keeper(cfg, run, teacher, pool, console, first)
+                for step in range(first, cfg.outer_steps):
+                    book = StepBook(progress, tasks[1], tasks[2], run, step)
+                    try:
+                        outcome = outer_step(cfg, step, hard.train, parts, pool, promotion, book)
+                    except AcceptanceError as exc:
+                        raise AcceptanceError(f"{exc} To go on: raise teacher.max_attempts_factor in "
+                                              f"{run.path / 'config.yaml'}, then soar train --resume {run.path}") from None
+                    promotion = outcome.promotion
+                    keeper.keep(record_step(cfg, outcome, run, pool, hard.train, book), promotion)
+                    progress.advance(tasks[0])
+
+    run.set_status(cfg.outer_steps - 1, "done")
+    summary = Summary(run.path, cfg.outer_steps, promotion.stage, len(run.read("promotion_questions.jsonl")))
+    console.print(f"done: {summary.steps} outer steps, {summary.promotions} promotions, {summary.promotion_questions} "
+                  f"promotion questions\n  PQ      {run.path / 'promotion_questions.jsonl'}\n  metrics "
+                  f"{run.path / 'metrics.jsonl'}\n  resume  soar train --resume {run.path}")
+    return summary
+
+
+def _open_run(cfg: SoarConfig | None, out: str | Path | None, resume: str | Path | None,
+              invocation: str) -> tuple[RunDir, SoarConfig, Any]:
+    """The run folder (created, or the one to resume, with its own config) and the hard set, after every check
+    that can refuse the run (nothing is written before them)."""
     if resume is not None:
         run = RunDir(resume)
         cfg = run.config()
@@ -99,92 +143,72 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
     _require_checkpoint_space(cfg, run)  # before anything is written
     if resume is None:
         run.create(to_yaml(cfg))
-    if cfg.compute.threads:
-        torch.set_num_threads(cfg.compute.threads)
-    torch.manual_seed(cfg.compute.seed)
-    B, g, n, r = cfg.teacher.batch_size, cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats
-    console.print(f"run {run.path}  |  hard set {len(hard.train)} train / {len(hard.test)} test  |  B={B} g={g} n={n} "
-                  f"r={r}: {B * g} datasets, {B * g * r} students per outer step")
+    return run, cfg, hard
 
-    started = time.perf_counter()
-    _seat, device = _teacher_seat(cfg, console)  # held until train() returns
-    model, tokenizer = load_model(cfg.model, device=device)
-    student_model = copy.deepcopy(model) if cfg.compute.pool == "inprocess" else None  # Ray workers load their own
-    precision = compute_dtype(cfg.model)
-    teacher = PolicyTrainer(model, cfg.teacher, cfg.outer_steps, tokenizer.pad_token_id, compute_dtype=precision)
-    teacher_generator = build_generator(cfg.compute, teacher.model, tokenizer, compute_dtype=precision)
-    console.print(f"model {cfg.model.name} loaded in {time.perf_counter() - started:.1f} s  |  weights "
-                  f"{cfg.model.dtype}, matmuls {matmul_dtype_name(cfg.model)}")
 
-    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier, \
-            closing(build_pool(cfg, student_model, tokenizer, verifier, precision)) as pool:
-        console.print(f"students: {pool_description(cfg)}")
-        promotion, first = PromotionState(), 0
-        checkpoint = run.latest_checkpoint(warn=console.print) if resume is not None else None
-        if checkpoint is not None:
-            tensors, state = run.load_checkpoint(checkpoint)
-            teacher.load_state_dict(tensors["teacher"])
-            push_weights(teacher_generator, teacher.model, version=state["step"] + 1)  # an engine built from the base
-            pool.load_state_dict(tensors["students"])
-            torch.set_rng_state(tensors["rng"])
-            promotion = PromotionState(**state["promotion"])
-            first = state["step"] + 1
-            console.print(f"resuming after step {state['step']} (stage {promotion.stage})")
-        if resume is not None:
-            run.truncate_after(first - 1)
+def _resume(run: RunDir, resume: str | Path | None, teacher: Any, generator: Generator, pool: StudentPool,
+            console: Console) -> tuple[PromotionState, int]:
+    """The promotion state and first step: from the last complete checkpoint when resuming (teacher, students and
+    RNG put back, later records dropped), else a fresh start."""
+    import torch
 
-        tensorboard = _tensorboard(run.path / "tensorboard", purge_step=first)
-        sizes: dict[str, int] = {}
-        dropped = 0  # teacher updates in a row dropped for a non-finite loss or gradient
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
-            outer = progress.add_task("outer steps", total=cfg.outer_steps, completed=first)
-            drafts = progress.add_task("teacher QA pairs", total=B * g * n)
-            inner = progress.add_task("students", total=B * g * r)
-            parts = Teacher(teacher, teacher_generator, tokenizer, verifier.parseable_many)
-            for step in range(first, cfg.outer_steps):
-                book = StepBook(progress, drafts, inner, run, step)
-                try:
-                    outcome = outer_step(cfg, step, hard.train, parts, pool, promotion, book)
-                except AcceptanceError as exc:
-                    raise AcceptanceError(f"{exc} To go on: raise teacher.max_attempts_factor in "
-                                          f"{run.path / 'config.yaml'}, then soar train --resume {run.path}") from None
-                promotion = outcome.promotion
-                record = record_step(cfg, outcome, run, pool, hard.train, book)
-                every = cfg.checkpoint.teacher_every
-                if every and (step + 1) % every == 0:
-                    run.save_teacher(step, teacher.snapshot(device="cpu"), cfg.checkpoint.teacher_keep)
-                run.append("memory.jsonl", [_memory(step, pool)])
-                state = {"step": step, "promotion": asdict(promotion)}
-                run.set_status(step, "checkpoint")
-                written = run.save_checkpoint(step, {"teacher": teacher.state_dict(), "students": pool.state_dict(),
-                                                     "rng": torch.get_rng_state()}, state,
-                                             keep=cfg.checkpoint.keep, checksums=cfg.checkpoint.checksums)
-                if tensorboard is not None:
-                    for key in ("mean_reward", "moving_average", "baseline_accuracy", "acceptance_rate"):
-                        tensorboard.add_scalar(key, getattr(record, key), step)
-                    tensorboard.flush()
-                console.print(_line(record))
-                dropped = dropped + 1 if record.teacher_skipped else 0
-                if cfg.compute.nonfinite_limit and dropped >= cfg.compute.nonfinite_limit:
-                    raise SoarError(f"step {step}: the teacher's update was dropped {dropped} times in a row for a "
-                                    f"NaN or inf in its loss or gradient (weights unchanged; the run is saved "
-                                    f"through this step): lower teacher.lr or raise compute.nonfinite_limit in "
-                                    f"{run.path / 'config.yaml'}, then soar train --resume {run.path}")
-                if not sizes:
-                    sizes = written
-                    console.print("checkpoint " + ", ".join(f"{part} {format_bytes(b)}" for part, b in written.items())
-                                  + f" (total {format_bytes(sum(written.values()))}; the newest "
-                                    f"{cfg.checkpoint.keep} kept)")
-                progress.advance(outer)
+    if resume is None:
+        return PromotionState(), 0
+    promotion, first = PromotionState(), 0
+    checkpoint = run.latest_checkpoint(warn=console.print)
+    if checkpoint is not None:
+        tensors, state = run.load_checkpoint(checkpoint)
+        teacher.load_state_dict(tensors["teacher"])
+        push_weights(generator, teacher.model, version=state["step"] + 1)  # an engine built from the base
+        pool.load_state_dict(tensors["students"])
+        torch.set_rng_state(tensors["rng"])
+        promotion = PromotionState(**state["promotion"])
+        first = state["step"] + 1
+        console.print(f"resuming after step {state['step']} (stage {promotion.stage})")
+    run.truncate_after(first - 1)
+    return promotion, first
 
-    run.set_status(cfg.outer_steps - 1, "done")
-    pq = run.read("promotion_questions.jsonl")
-    summary = Summary(run.path, cfg.outer_steps, promotion.stage, len(pq))
-    console.print(f"done: {summary.steps} outer steps, {summary.promotions} promotions, {summary.promotion_questions} "
-                  f"promotion questions\n  PQ      {run.path / 'promotion_questions.jsonl'}\n  metrics "
-                  f"{run.path / 'metrics.jsonl'}\n  resume  soar train --resume {run.path}")
-    return summary
+
+class _Keeper:
+    """What follows each step's records: the kept teacher, memory, the checkpoint, TensorBoard, the printed line,
+    and the stop after too many dropped teacher updates in a row."""
+
+    def __init__(self, cfg: SoarConfig, run: RunDir, teacher: Any, pool: StudentPool, console: Console,
+                 first: int) -> None:
+        self.cfg, self.run, self.teacher, self.pool, self.console = cfg, run, teacher, pool, console
+        self.tensorboard = _tensorboard(run.path / "tensorboard", purge_step=first)
+        self.sizes: dict[str, int] = {}
+        self.dropped = 0  # teacher updates in a row dropped for a non-finite loss or gradient
+
+    def keep(self, record: StepRecord, promotion: PromotionState) -> None:
+        import torch
+
+        cfg, run, step = self.cfg, self.run, record.step
+        every = cfg.checkpoint.teacher_every
+        if every and (step + 1) % every == 0:
+            run.save_teacher(step, self.teacher.snapshot(device="cpu"), cfg.checkpoint.teacher_keep)
+        run.append("memory.jsonl", [_memory(step, self.pool)])
+        run.set_status(step, "checkpoint")
+        written = run.save_checkpoint(step, {"teacher": self.teacher.state_dict(), "students": self.pool.state_dict(),
+                                             "rng": torch.get_rng_state()},
+                                      {"step": step, "promotion": asdict(promotion)},
+                                      keep=cfg.checkpoint.keep, checksums=cfg.checkpoint.checksums)
+        if self.tensorboard is not None:
+            for key in ("mean_reward", "moving_average", "baseline_accuracy", "acceptance_rate"):
+                self.tensorboard.add_scalar(key, getattr(record, key), step)
+            self.tensorboard.flush()
+        self.console.print(_line(record))
+        self.dropped = self.dropped + 1 if record.teacher_skipped else 0
+        if cfg.compute.nonfinite_limit and self.dropped >= cfg.compute.nonfinite_limit:
+            raise SoarError(f"step {step}: the teacher's update was dropped {self.dropped} times in a row for a "
+                            f"NaN or inf in its loss or gradient (weights unchanged; the run is saved "
+                            f"through this step): lower teacher.lr or raise compute.nonfinite_limit in "
+                            f"{run.path / 'config.yaml'}, then soar train --resume {run.path}")
+        if not self.sizes:
+            self.sizes = written
+            self.console.print("checkpoint " + ", ".join(f"{part} {format_bytes(b)}" for part, b in written.items())
+                               + f" (total {format_bytes(sum(written.values()))}; the newest "
+                                 f"{cfg.checkpoint.keep} kept)")
 
 
 class StepBook:

@@ -55,20 +55,18 @@ def measure_gap(cfg: SoarConfig, per_tier: int = 200, samples: int = 8, teacher_
     from soar.algo.seeds import derive_seed
     from soar.data.prompts import render, teacher_prompt_text
     from soar.engines.base import SamplingParams
-    from soar.engines.evaluation import Reward, greedy_accuracy, sampled_correct
+    from soar.engines.evaluation import greedy_accuracy, sampled_correct
     from soar.engines.generation import build_generator
-    from soar.engines.models import load_model
+    from soar.loops.setup import setup
     from soar.loops.teacher import sample_teacher
-    from soar.math.verify import Verifier
     from soar.types import Problem
     from soar.world.family import TIERS, is_right, kind_of, make_question
 
-    model, tokenizer = load_model(cfg.model)
-    generator = build_generator(cfg.compute, model, tokenizer)
     s = cfg.student
     rows: dict[str, dict[str, float]] = {}
-    with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:
-        reward = Reward.of(cfg.reward, verifier)
+    with setup(cfg) as env:
+        model, tokenizer, verifier, reward = env.model, env.tokenizer, env.verifier, env.reward
+        generator = build_generator(cfg.compute, model, tokenizer)
         for tier in TIERS:
             rng = random.Random(derive_seed(cfg.compute.seed, "world_gap", tier))
             problems = [Problem(q, str(a)) for q, a in (make_question(tier, rng) for _ in range(per_tier))]

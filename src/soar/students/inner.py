@@ -2,7 +2,7 @@
 
 Each student gets ``student.batch_size`` questions (its ``picks``); every question is asked ``student.group_size``
 times with the B.1 student prompt; every reply gets the B.3 reward against the question's answer (the
-:class:`~soar.engines.evaluation.Reward` bound once); advantages are leave-one-out within each question's
+:class:`~soar.engines.evaluation.Reward` bound once, a :data:`Scorer`); advantages are leave-one-out within each question's
 group; then one optimiser step per student.  The sequential worker (one student on a
 :class:`~soar.engines.trainer.PolicyTrainer`), the batched-LoRA worker (many on a
 :class:`~soar.engines.lora.BatchedLoRATrainer`, sampled together, each row through its student's adapter),
@@ -20,11 +20,14 @@ from soar.config import StudentConfig
 from soar.data.prompts import student_prompt
 from soar.engines.base import SamplingParams
 from soar.engines.batch import Rollouts
-from soar.engines.evaluation import Reward
 from soar.types import Problem
 
 Update = Callable[[list[Rollouts]], Sequence[dict[str, float]]]
 """One optimiser step for each student's rollouts, in order; each student's trainer stats."""
+
+Scorer = Callable[[list[str], list[str]], list[float]]
+"""Replies and gold answers -> rewards: a :class:`~soar.engines.evaluation.Reward` (B.3) in every command; a
+benchmark that times the engines, not Math-Verify, may pass a cheap one."""
 
 
 @dataclass
@@ -44,7 +47,7 @@ def one_student(trainer: Any) -> Update:
     return lambda rollouts: [trainer.step(rollouts[0])]
 
 
-def rloo_step(update: Update, generator: Any, tokenizer: Any, reward: Reward, picks: list[list[Problem]],
+def rloo_step(update: Update, generator: Any, tokenizer: Any, reward: Scorer, picks: list[list[Problem]],
               student: StudentConfig, seed: int, route: bool = False) -> list[InnerStep]:
     """One inner RLOO step of ``len(picks)`` students, ``picks[i]`` the questions of student ``i``.
 
