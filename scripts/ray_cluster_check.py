@@ -44,17 +44,24 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports that nothing listens on now (the OS's choice)."""
+    """``count`` distinct ports that nothing listens on now, from 31000-32699: below Linux's ephemeral range
+    (32768-60999) and above the worker port ranges below.  Not ``bind(0)``'s choice: that is an ephemeral port, and
+    between choosing it and a node binding it an outbound connection of a Ray process (the head's, another
+    node's) can be given the same port, and the node's raylet then dies on "bind: Address already in use"."""
     import socket
 
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = random.randrange(31000, 32700)
+        if port in chosen:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("", port))
+            except OSError:
+                continue
+        chosen.append(port)
+    return chosen
 
 
 def start_nodes(nodes: dict[str, subprocess.Popen], address: str, env: dict[str, str]) -> None:
