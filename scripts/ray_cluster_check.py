@@ -14,9 +14,10 @@ What it does, printing each command (the README's cluster section shows the same
 5. the run must finish (dead workers replaced on the surviving node, their batches run again) with metrics equal
    to the reference's (times and the pool's name aside).
 
-Exit status 0 when it holds.  Known flake (2026-12-03, Ray 2.60): started soon after an earlier run, a worker
-node's raylet sometimes dies on ``bind: Address already in use`` before it joins (3 of 7 runs; every run whose
-nodes came up passed); the nodes are started again once, and the script says so when they still do not join.  It stops every Ray process it started (``ray stop --force`` at the end stops any
+Exit status 0 when it holds.  Each worker node gets a root temporary folder of its own (``--temp-dir``), as on a
+machine of its own: with one shared folder, two nodes started together raced for the same plasma-store socket
+name and one raylet died on ``bind: Address already in use`` (3 of 7 runs on 2026-12-03, Ray 2.60); with their own
+folders, 4 of 4 runs back to back passed.  Nodes that still do not join are started again once.  It stops every Ray process it started (``ray stop --force`` at the end stops any
 other local Ray processes too).  Takes ~2-3 minutes on 2 cores.
 """
 
@@ -30,12 +31,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.helpers: the formatted tiny model
 SKIP = ("seconds", "step_wall", "pool")
+TEMP_DIRS: list[str] = []
+"""Each worker node's root temporary folder (``--temp-dir``), removed at the end."""
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -74,6 +78,11 @@ def start_nodes(nodes: dict[str, subprocess.Popen], address: str, env: dict[str,
         own = [f"--{flag}={port}" for flag, port in zip(flags, ports[i * len(flags):(i + 1) * len(flags)])]
         low = base + 1000 * i
         own += [f"--min-worker-port={low}", f"--max-worker-port={low + 999}"]
+        # a root temporary folder of its own, as on a machine of its own: two nodes started together in one folder
+        # race for the same plasma-store and raylet socket names, and one raylet dies on "bind: Address already in
+        # use" (seen in 3 of 7 runs, and in 2 of 3 even with every TCP port chosen apart)
+        TEMP_DIRS.append(tempfile.mkdtemp(prefix=f"ray-{name}-", dir="/tmp"))  # short: socket paths have a limit
+        own += [f"--temp-dir={TEMP_DIRS[-1]}"]
         cmd = ["ray", "start", "--address", address, "--num-cpus", "2", "--resources", json.dumps({f"node_{name}": 1}),
                *own, "--block"]
         print("$", " ".join(cmd), "&", flush=True)
@@ -169,6 +178,8 @@ def main() -> int:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
         subprocess.run(["ray", "stop", "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for folder in TEMP_DIRS:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
