@@ -357,6 +357,7 @@ def section_placement(args: Any, out: list[dict[str, Any]]) -> None:
             peaks: list[float | None] = []
             for k in range(args.placement_students):
                 device = devices[k % gpus]
+                reset_peak(args.device)  # each student's own peak (a resident teacher still counts: it is allocated)
                 student = make_model(args.shape, device)
                 baseline = {name: t.detach().clone() for name, t in student.state_dict().items()}  # fp32, on device
                 s_trainer = PolicyTrainer(student, cfg.student, 10, 0, compute_dtype=torch.bfloat16)

@@ -52,6 +52,8 @@ def require_space(folder: Path, needed: int, what: str, hint: str = "") -> None:
 
 
 def write_failed(path: Path, exc: BaseException, hint: str) -> DiskSpaceError:
+    """The one-line error of a write to ``path`` that failed with ``exc`` (a full disk, a quota), with the free space
+    now and ``hint`` (how to go on)."""
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     try:
         free = f"; {format_bytes(shutil.disk_usage(path.parent).free)} free now"
@@ -69,6 +71,7 @@ def save_atomic(value: Any, path: Path, hint: str = "") -> None:
 
 
 def fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') bytes to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

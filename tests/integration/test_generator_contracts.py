@@ -2,14 +2,6 @@
 
 import pytest
 
-RECORD = {"step": 3, "groups": 1, "rewards": [0.1, -0.1], "student_rewards": [[0.1, 0.1], [-0.1, -0.1]],
-          "mean_reward": 0.0, "moving_average": 0.02, "promoted": False, "stage": 0, "promoted_dataset": None,
-          "promoted_student": None, "baseline_accuracy": 0.25, "student_accuracies": [0.35, 0.35, 0.15, 0.15],
-          "inner_steps": 4, "acceptance_rate": 0.5, "attempts": 16, "rejections": {"no_answer": 8},
-          "teacher_tokens": 900, "student_tokens": 3700, "teacher_loss": 0.01, "teacher_kl": 0.0,
-          "seconds": {"students": 120.5}, "step_wall": 150.0, "pool": "inprocess+batched", "teacher_skipped": False,
-          "student_skipped_steps": 0}
-
 
 def test_a_generator_takes_new_weights_through_update_weights():
     """A generator over its own copy of the model samples like the trained model once given its weights."""

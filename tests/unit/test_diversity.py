@@ -1,7 +1,6 @@
 """Vendi Score and n-gram kernel on cases computed by hand."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,6 @@ from soar.analysis.diversity import (
     subsampled_vendi,
     vendi_score,
 )
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def test_identical_items_score_one_and_orthogonal_items_score_their_number():

@@ -16,8 +16,6 @@ from soar.data.provenance import problems_key, prompt_sha, require_provenance
 from soar.errors import ConfigError
 from soar.types import Problem
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
 
 # -- 10. values checked at load ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("key, value, rule", [

@@ -102,7 +102,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
                 tasks = (progress.add_task("outer steps", total=cfg.outer_steps, completed=first),
                          progress.add_task("teacher QA pairs", total=B * g * n),
                          progress.add_task("students", total=B * g * r))
-                keeper = _Keeper(cfg, run, teacher, pool, console, first)
+                after = _AfterStep(cfg, run, teacher, pool, console, first)
                 for step in range(first, cfg.outer_steps):
                     book = StepBook(progress, tasks[1], tasks[2], run, step)
                     try:
@@ -111,7 +111,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
                         raise AcceptanceError(f"{exc} To go on: raise teacher.max_attempts_factor in "
                                               f"{run.path / 'config.yaml'}, then soar train --resume {run.path}") from None
                     promotion = outcome.promotion
-                    keeper.keep(record_step(cfg, outcome, run, pool, hard.train, book), promotion)
+                    after.step(record_step(cfg, outcome, run, pool, hard.train, book), promotion)
                     progress.advance(tasks[0])
 
     run.set_status(cfg.outer_steps - 1, "done")
@@ -169,7 +169,7 @@ def _resume(run: RunDir, resume: str | Path | None, teacher: Any, generator: Gen
     return promotion, first
 
 
-class _Keeper:
+class _AfterStep:
     """What follows each step's records: the kept teacher, memory, the checkpoint, TensorBoard, the printed line,
     and the stop after too many dropped teacher updates in a row."""
 
@@ -180,7 +180,7 @@ class _Keeper:
         self.sizes: dict[str, int] = {}
         self.dropped = 0  # teacher updates in a row dropped for a non-finite loss or gradient
 
-    def keep(self, record: StepRecord, promotion: PromotionState) -> None:
+    def step(self, record: StepRecord, promotion: PromotionState) -> None:
         import torch
 
         cfg, run, step = self.cfg, self.run, record.step
