@@ -49,9 +49,10 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 def free_ports(count: int) -> list[int]:
     """``count`` distinct ports that nothing listens on now, from 31000-32699: below Linux's ephemeral range
-    (32768-60999) and above the worker port ranges below.  Not ``bind(0)``'s choice: that is an ephemeral port, and
-    between choosing it and a node binding it an outbound connection of a Ray process (the head's, another
-    node's) can be given the same port, and the node's raylet then dies on "bind: Address already in use"."""
+    (32768-60999) and above the worker port ranges below.  A precaution, not the flake's cause: ``bind(0)`` hands
+    out an ephemeral port, which an outbound connection of a Ray process could take before the node binds it.  The
+    observed "bind: Address already in use" was the shared plasma-store socket (see ``--temp-dir`` below), and the
+    runs that passed 4 of 4 used both changes."""
     import socket
 
     chosen: list[int] = []

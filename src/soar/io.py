@@ -128,17 +128,8 @@ def iter_jsonl(path: Path, torn_tail: bool = True) -> Iterator[tuple[int, Any]]:
     any other line that does not parse is an error naming ``path:line``.  Files a person wrote (``torn_tail``
     False) get the error for every line."""
     with open(path, encoding="utf-8") as handle:
-        text = handle.read()
-    lines = text.split("\n")
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            if torn_tail and number == len(lines):  # the last piece has no newline after it: a torn append
-                return
-            raise SoarError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+        records, _ = _parse(handle.read(), path, torn_tail)
+    yield from records
 
 
 def read_jsonl(path: Path, repair: bool = False) -> list[Any]:
@@ -148,13 +139,29 @@ def read_jsonl(path: Path, repair: bool = False) -> list[Any]:
     path = Path(path)
     if not path.exists():
         return []
-    records = [record for _, record in iter_jsonl(path)]
-    if repair:
-        data = path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data) and data[end:].strip():  # bytes after the last newline: a torn record (skipped above)
-            with open(path, "r+b") as handle:
-                handle.truncate(end)
-                handle.flush()
-                os.fsync(handle.fileno())
-    return records
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    records, torn = _parse(text, path, torn_tail=True)
+    if repair and torn:
+        with open(path, "r+b") as handle:  # keep every byte up to the last newline
+            handle.truncate(len(text[:text.rfind("\n") + 1].encode("utf-8")))
+            handle.flush()
+            os.fsync(handle.fileno())
+    return [record for _, record in records]
+
+
+def _parse(text: str, path: Path, torn_tail: bool) -> tuple[list[tuple[int, Any]], bool]:
+    """``iter_jsonl``'s rule over a file's text: its ``(line number, record)`` pairs, and whether a torn last line
+    was skipped."""
+    lines = text.split("\n")
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            if torn_tail and number == len(lines):  # the last piece has no newline after it: a torn append
+                return records, True
+            raise SoarError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+    return records, False
