@@ -65,7 +65,7 @@ def child(mode: str, shape: str, extra: dict[str, str]) -> None:
     from soar.algo.seeds import derive_seed
     from soar.config import load_config
     from soar.data.load import load_hard_set
-    from soar.engines.models import compute_dtype, load_model
+    from soar.engines.models import load_model
     from soar.math.verify import Verifier
     from soar.students.pool import build_pool
     from soar.types import StudentJob
@@ -86,7 +86,7 @@ def child(mode: str, shape: str, extra: dict[str, str]) -> None:
     if cfg.compute.pool == "inprocess":
         model, tokenizer = load_model(cfg.model)
     with Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s) as verifier:
-        pool = build_pool(cfg, model, tokenizer, verifier, compute_dtype(cfg.model))
+        pool = build_pool(cfg, model, tokenizer, verifier)
         setup = time.perf_counter() - started
         clock = time.perf_counter()
         baseline = pool.baseline_accuracy(reward_questions)

@@ -3,6 +3,24 @@ import pytest
 from soar.math.verify import Verifier
 
 
+def pytest_report_header(config):
+    """The machine kind in the log's head, so a failure names it: the CPU's matrix flags and the matmul dtype that
+    ``model.compute_dtype: auto`` (the ``tiny`` preset) resolves to here (bf16 where the CPU has native bf16, else
+    fp32; floating-point results differ between the two kinds)."""
+    from pathlib import Path
+
+    from soar.config import load_config
+    from soar.engines.models import matmul_dtype_name
+
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        flags = set()
+    shown = sorted(f for f in flags if f.startswith(("avx", "amx")) or f in ("fma", "f16c"))
+    return [f"cpu flags: {' '.join(shown) or 'unknown'}",
+            f"matmul dtype (tiny, compute_dtype auto): {matmul_dtype_name(load_config('tiny').model)}"]
+
+
 @pytest.fixture(scope="session")
 def verifier():
     """One real Math-Verify process pool for the whole session (2 workers, 10 s hard timeout)."""

@@ -110,8 +110,11 @@ def _chosen(cfg, results, baseline):
 
 
 def _pool_cfg(model_dir, tmp_path, **extra):
+    """bf16 matmuls on every CPU kind (native on AVX512-BF16, emulated on AVX2-only CPUs), so "Ray equals
+    in-process" is checked in the precision where it once failed: the in-process pool then ran fp32 while the
+    workers ran bf16 (the pool's caller chose the dtype; now ``build_worker`` takes it from the config)."""
     return _cfg(model_dir, tmp_path, **{**BATCHED, "compute.student_batch": 2, "compute.threads": 1,
-                                        "compute.workers": 2, **extra})
+                                        "compute.workers": 2, "model.compute_dtype": "bfloat16", **extra})
 
 
 def _summary(results):

@@ -33,7 +33,7 @@ class Setup:
         """``compute.pool``'s students over ``model`` (in-process; Ray workers load their own and ignore it)."""
         from soar.students.pool import build_pool
 
-        with closing(build_pool(self.cfg, model, self.tokenizer, self.verifier, self.precision)) as pool:
+        with closing(build_pool(self.cfg, model, self.tokenizer, self.verifier)) as pool:
             yield pool
 
 

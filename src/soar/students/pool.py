@@ -150,7 +150,7 @@ class _WorkerHost:
     def __init__(self, cfg: SoarConfig, state: dict[str, Any] | None, threads: int) -> None:
         import torch
 
-        from soar.engines.models import compute_dtype, load_model
+        from soar.engines.models import load_model
         from soar.math.verify import Verifier
         from soar.students.worker import build_worker
 
@@ -158,7 +158,7 @@ class _WorkerHost:
             torch.set_num_threads(threads)
         model, tokenizer = load_model(cfg.model)
         self.verifier = Verifier(cfg.reward.verify_workers, cfg.reward.verify_timeout_s).__enter__()
-        self.worker = build_worker(cfg, model, tokenizer, self.verifier, compute_dtype(cfg.model))
+        self.worker = build_worker(cfg, model, tokenizer, self.verifier)
         if state is not None and state.get("version"):
             self.worker.load_baseline_state(state)
         self.kept: dict[tuple[int, int], tuple[str, dict[str, Any]]] = {}
@@ -452,7 +452,7 @@ def pool_description(cfg: SoarConfig) -> str:
     return f"{how}, {where}"
 
 
-def build_pool(cfg: SoarConfig, model: Any, tokenizer: Any, verifier: Any, compute_dtype: Any = None) -> Any:
+def build_pool(cfg: SoarConfig, model: Any, tokenizer: Any, verifier: Any) -> Any:
     """The pool ``compute.pool`` names (``model``: the student's copy, used by the in-process pool only)."""
     if cfg.compute.pool == "ray":
         try:
@@ -464,4 +464,4 @@ def build_pool(cfg: SoarConfig, model: Any, tokenizer: Any, verifier: Any, compu
         return RayStudentPool(cfg)
     from soar.students.worker import build_worker
 
-    return InProcessStudentPool(build_worker(cfg, model, tokenizer, verifier, compute_dtype), cfg)
+    return InProcessStudentPool(build_worker(cfg, model, tokenizer, verifier), cfg)

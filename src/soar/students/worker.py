@@ -80,9 +80,14 @@ class StudentWorker(Protocol):
     def load_baseline_state(self, state: dict[str, Any]) -> None: ...
 
 
-def build_worker(cfg: SoarConfig, model: Any, tokenizer: Any, verifier: Verifier, compute_dtype: Any = None
-                 ) -> StudentWorker:
-    """The worker ``cfg`` asks for: batched LoRA students when ``compute.student_batch`` > 1, else sequential."""
+def build_worker(cfg: SoarConfig, model: Any, tokenizer: Any, verifier: Verifier) -> StudentWorker:
+    """The worker ``cfg`` asks for: batched LoRA students when ``compute.student_batch`` > 1, else sequential.
+
+    The matmul dtype comes from ``cfg.model`` here and nowhere else, so the in-process pool and every Ray worker
+    train in the same precision (a caller that could pass its own once made the two pools differ on bf16 CPUs)."""
+    from soar.engines.models import compute_dtype as resolve_compute_dtype
+
+    compute_dtype = resolve_compute_dtype(cfg.model)
     if cfg.compute.student_batch > 1:
         return BatchedLoRAWorker(model, tokenizer, cfg, verifier, compute_dtype)
     return SequentialWorker(model, tokenizer, cfg, verifier, compute_dtype)
