@@ -14,7 +14,8 @@ What it does, printing each command (the README's cluster section shows the same
 5. the run must finish (dead workers replaced on the surviving node, their batches run again) with metrics equal
    to the reference's (times and the pool's name aside).
 
-Exit status 0 when it holds.  Each worker node gets a root temporary folder of its own (``--temp-dir``), as on a
+Everything runs with a temporary, empty HOME (``ray get-auth-token --generate`` makes the head's token there, as
+the README's commands do on a fresh machine).  Exit status 0 when it holds.  Each worker node gets a root temporary folder of its own (``--temp-dir``), as on a
 machine of its own: with one shared folder, two nodes started together raced for the same plasma-store socket
 name and one raylet died on ``bind: Address already in use`` (3 of 7 runs on 2026-12-03, Ray 2.60); with their own
 folders, 4 of 4 runs back to back passed.  Nodes that still do not join are started again once.  It stops every Ray process it started (``ray stop --force`` at the end stops any
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.helpers: the formatted tiny model
 SKIP = ("seconds", "step_wall", "pool")
 TEMP_DIRS: list[str] = []
-"""Each worker node's root temporary folder (``--temp-dir``), removed at the end."""
+"""Each worker node's root temporary folder (``--temp-dir``) and the temporary HOME, removed at the end."""
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -114,9 +115,13 @@ def main() -> int:
     config = out / "config.yaml"
     config.write_text(to_yaml(cfg))
     # Ray's token authentication (on by default for `ray start`): every process of the cluster, the drivers too,
-    # reads the token from ~/.ray/auth_token (made by the head; copy it to other machines)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), RAY_ADDRESS="", RAY_AUTH_MODE="token")
-    os.environ["RAY_AUTH_MODE"] = "token"  # this script's own driver (the state API below)
+    # reads the token from ~/.ray/auth_token.  A fresh machine has none: `ray get-auth-token --generate` makes it
+    # on the head (copy it to the other machines).  Everything here runs with a HOME of its own, empty at the
+    # start, so the check neither needs nor touches the user's ~/.ray.
+    home = tempfile.mkdtemp(prefix="ray-home-", dir="/tmp")
+    TEMP_DIRS.append(home)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), RAY_ADDRESS="", RAY_AUTH_MODE="token", HOME=home)
+    os.environ.update(RAY_AUTH_MODE="token", HOME=home)  # this script's own driver (the state API below)
     soar = [sys.executable, "-m", "soar", "train", "--config", str(config)]
     started = time.perf_counter()
     run([*soar, "--out", str(out / "inprocess")], env=env, stdout=subprocess.DEVNULL)
@@ -126,6 +131,8 @@ def main() -> int:
     address = f"127.0.0.1:{port}"
     nodes: dict[str, subprocess.Popen] = {}
     try:
+        print(f"# HOME={home} (empty)", flush=True)
+        run(["ray", "get-auth-token", "--generate"], env=env, stdout=subprocess.DEVNULL)
         run(["ray", "start", "--head", "--port", str(port), "--num-cpus", "0", "--disable-usage-stats"], env=env,
             stdout=subprocess.DEVNULL)
         import ray

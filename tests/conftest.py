@@ -1,6 +1,15 @@
-import pytest
+import os
 
-from soar.math.verify import Verifier
+# Threads that wait sleep instead of spinning (read by torch's OpenMP when torch loads, after this file; subprocesses
+# inherit it).  With other work on the cores, spinning threads wait for descheduled peers at every parallel region:
+# measured 2026-12-07 on 2 cores (AVX2) with two other CPU-bound jobs, a tiny model's forward+backward took 2.3x as
+# long spinning as sleeping, and tests/integration/test_evaluation_pipeline.py passed its 600 s timeout (48 s alone);
+# on an idle machine the two are within noise.  A run of the suite beside other work keeps its pace.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+
+from soar.math.verify import Verifier  # noqa: E402
 
 
 def pytest_report_header(config):

@@ -201,11 +201,14 @@ def train(
 ) -> None:
     """Run SOAR (Algorithm 1): teacher generation, inner student RL, grounded rewards, promotion, teacher RL."""
     if resume is not None:
-        if preset or config or ctx.args or out:
-            raise ConfigError("--resume continues a run with its saved config; drop --preset/--config/--out/overrides")
+        if preset or config or out:
+            raise ConfigError("--resume continues a run with its saved config; drop --preset/--config/--out")
+        from soar.config import resume_overrides
+
+        overrides = resume_overrides(parse_overrides(ctx.args))  # checkpoint.keep etc.; the rest is refused
         from soar.loops.train import train as run_train
 
-        run_train(resume=resume)
+        run_train(resume=resume, resume_overrides=overrides)
     else:
         from soar.data.provenance import require_provenance
 

@@ -644,6 +644,22 @@ def load_config(
     return validate(config, origin if not overrides else f"{origin} with overrides")
 
 
+RESUME_SETTINGS = ("checkpoint.keep", "checkpoint.checksums", "checkpoint.teacher_every", "checkpoint.teacher_keep",
+                   "reward.verify_workers", "compute.nonfinite_limit", "compute.worker_retries", "compute.ray_address")
+"""The settings ``soar train --resume RUN`` may change: what a run keeps on disk, how many Math-Verify processes
+check answers, when it gives up, and where its Ray cluster is.  None changes a number the run computes; every other
+key is refused on resume (threads, batch sizes and engines change floating-point results, schedules their horizon)."""
+
+
+def resume_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` when every key is one of :data:`RESUME_SETTINGS`, else one :class:`ConfigError` naming them."""
+    refused = [key for key in overrides if key not in RESUME_SETTINGS]
+    if refused:
+        raise ConfigError(f"--resume continues a run with its saved settings; {', '.join('--' + k for k in refused)} "
+                          f"would change its results (a resume may change only {', '.join(RESUME_SETTINGS)})")
+    return overrides
+
+
 def apply_override(config: SoarConfig, dotted_key: str, value: Any) -> SoarConfig:
     """A copy of ``config`` with ``dotted_key`` set to ``value`` (a string is read as YAML,
     except for text-typed keys)."""

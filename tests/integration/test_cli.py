@@ -62,7 +62,7 @@ def test_train_input_errors_are_one_line(tmp_path):
     assert result.returncode == 2 and "not a run directory" in result.stderr and "Traceback" not in result.stderr
     (tmp_path / "config.yaml").write_text("outer_steps: 3\n")
     result = soar("train", "--resume", str(tmp_path), "--outer_steps", "5")
-    assert result.returncode == 2 and "--resume continues a run with its saved config" in result.stderr
+    assert result.returncode == 2 and "--outer_steps would change its results" in result.stderr
     result = soar("train", "--teacher.sampling", "freeform")
     assert result.returncode == 2 and "teacher.sampling" in result.stderr and "Traceback" not in result.stderr
     (tmp_path / "metrics.jsonl").write_text("")

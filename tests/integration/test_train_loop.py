@@ -93,8 +93,11 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(model_dir, uninterr
     proc.send_signal(signal.SIGKILL)  # killed during step 1
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
-    resumed = train(resume=run)
+    # soar train --resume RUN --checkpoint.keep 1: what a run keeps may change on resume, its results may not
+    resumed = train(resume=run, resume_overrides={"checkpoint.keep": "1"})
     assert resumed.steps == 3
+    assert load_config(file=run / "config.yaml").checkpoint.keep == 1
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest", "step_0002"]
     a, b = uninterrupted.run_dir, run
     assert _comparable([json.loads(x) for x in (b / "metrics.jsonl").read_text().splitlines()]) == \
         _comparable([json.loads(x) for x in (a / "metrics.jsonl").read_text().splitlines()])

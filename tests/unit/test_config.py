@@ -135,3 +135,15 @@ def test_solver_answers_need_structured_sampling():
         load_config("paper-math", overrides={"teacher.answers": "solver"})
     with pytest.raises(ConfigError, match="teacher.question_prefix must be empty unless teacher.sampling is structured"):
         load_config("paper-math", overrides={"teacher.question_prefix": "What is"})
+
+
+def test_a_resume_may_change_what_a_run_keeps_but_not_its_results():
+    from soar.config import RESUME_SETTINGS, resume_overrides
+
+    assert resume_overrides({"checkpoint.keep": "1", "reward.verify_workers": "4"}) == {
+        "checkpoint.keep": "1", "reward.verify_workers": "4"}
+    assert "checkpoint.keep" in RESUME_SETTINGS and "compute.threads" not in RESUME_SETTINGS
+    with pytest.raises(ConfigError) as refused:
+        resume_overrides({"checkpoint.keep": "1", "student.lr": "1e-3", "compute.threads": "1"})
+    message = str(refused.value)
+    assert "--student.lr, --compute.threads would change its results" in message and "\n" not in message

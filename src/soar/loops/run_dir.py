@@ -80,6 +80,10 @@ class RunDir:
         write_atomic(self.path / "config.yaml", config_yaml)
         write_atomic(self.path / "promotion_questions.jsonl", "")  # the summary names it even before a promotion
 
+    def update_config(self, config_yaml: str) -> None:
+        """The resumed run's config with the settings a resume may change (``soar.config.RESUME_SETTINGS``)."""
+        write_atomic(self.path / "config.yaml", config_yaml)
+
     # -- disk space --------------------------------------------------------------
     def set_status(self, step: int, phase: str) -> None:
         """``status.json``: the outer step and phase under way (``teacher_generation``, ``students``, ``promotion``,

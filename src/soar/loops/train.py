@@ -50,7 +50,7 @@ from soar.algo.promotion import (
 )
 from soar.algo.seeds import derive_seed
 from soar.analysis.diversity import ngram_kernel, vendi_score
-from soar.config import SoarConfig, load_config, to_yaml
+from soar.config import SoarConfig, load_config, resume_overrides, to_yaml
 from soar.data.load import load_hard_set
 from soar.data.provenance import require_provenance
 from soar.engines.base import Generator, push_weights
@@ -72,15 +72,17 @@ class Summary:
 
 
 def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: str | Path | None = None,
-          console: Console | None = None, invocation: str = "--config CONFIG.yaml") -> Summary:
+          console: Console | None = None, invocation: str = "--config CONFIG.yaml",
+          resume_overrides: dict[str, Any] | None = None) -> Summary:
     """Run (or, with ``resume``, continue) Algorithm 1.  ``invocation``: the ``--preset``/``--config`` words a hint
-    to run ``soar filter`` repeats."""
+    to run ``soar filter`` repeats; ``resume_overrides``: settings of :data:`soar.config.RESUME_SETTINGS` the
+    resumed run takes from now on (written into its ``config.yaml``)."""
     from soar.engines.generation import build_generator
     from soar.engines.models import matmul_dtype_name
     from soar.engines.trainer import PolicyTrainer
 
     console = console or Console()
-    run, cfg, hard = _open_run(cfg, out, resume, invocation)
+    run, cfg, hard = _open_run(cfg, out, resume, invocation, resume_overrides)
     B, g, n, r = cfg.teacher.batch_size, cfg.teacher.group_size, cfg.inner.dataset_size, cfg.inner.repeats
     console.print(f"run {run.path}  |  hard set {len(hard.train)} train / {len(hard.test)} test  |  B={B} g={g} n={n} "
                   f"r={r}: {B * g} datasets, {B * g * r} students per outer step")
@@ -123,12 +125,12 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
 
 
 def _open_run(cfg: SoarConfig | None, out: str | Path | None, resume: str | Path | None,
-              invocation: str) -> tuple[RunDir, SoarConfig, Any]:
-    """The run folder (created, or the one to resume, with its own config) and the hard set, after every check
-    that can refuse the run (nothing is written before them)."""
+              invocation: str, overrides: dict[str, Any] | None = None) -> tuple[RunDir, SoarConfig, Any]:
+    """The run folder (created, or the one to resume, with its own config and ``overrides``) and the hard set,
+    after every check that can refuse the run (nothing is written before them)."""
     if resume is not None:
         run = RunDir(resume)
-        cfg = run.config()
+        cfg = run.config(resume_overrides(overrides or {}))
     else:
         cfg = cfg or load_config("tiny")
         run = RunDir(out or Path(cfg.out_dir) / time.strftime("soar-%Y%m%d-%H%M%S"))
@@ -143,6 +145,8 @@ def _open_run(cfg: SoarConfig | None, out: str | Path | None, resume: str | Path
     _require_checkpoint_space(cfg, run)  # before anything is written
     if resume is None:
         run.create(to_yaml(cfg))
+    elif overrides:
+        run.update_config(to_yaml(cfg))
     return run, cfg, hard
 
 
