@@ -15,11 +15,12 @@ What it does, printing each command (the README's cluster section shows the same
    to the reference's (times and the pool's name aside).
 
 Everything runs with a temporary, empty HOME (``ray get-auth-token --generate`` makes the head's token there, as
-the README's commands do on a fresh machine).  Exit status 0 when it holds.  Each worker node gets a root temporary folder of its own (``--temp-dir``), as on a
-machine of its own: with one shared folder, two nodes started together raced for the same plasma-store socket
-name and one raylet died on ``bind: Address already in use`` (3 of 7 runs on 2026-12-03, Ray 2.60); with their own
-folders, 4 of 4 runs back to back passed.  Nodes that still do not join are started again once.  It stops every Ray process it started (``ray stop --force`` at the end stops any
-other local Ray processes too).  Takes ~2-3 minutes on 2 cores.
+the README's commands do on a fresh machine).  Exit status 0 when it holds.  Each worker node gets a root
+temporary folder of its own (``--temp-dir``), as on a machine of its own: with one shared folder, two nodes
+started together raced for the same plasma-store socket name and one raylet died on ``bind: Address already in
+use`` (3 of 7 runs on 2026-12-03, Ray 2.60); with their own folders, 4 of 4 runs back to back passed.  Nodes that
+still do not join are started again once.  It stops every Ray process it started (``ray stop --force`` at the end
+stops any other local Ray processes too).  Takes ~2-3 minutes on 2 cores.
 """
 
 from __future__ import annotations
