@@ -91,7 +91,9 @@ def test_the_fake_catches_a_push_without_a_prefix_cache_reset(vllm, model_dir, m
         _greedy(generator, generator.tokenizer)
 
 
-def test_sleep_level_1_keeps_the_weights_and_nothing_runs_while_asleep(vllm, model_dir):
+def test_sleep_level_1_keeps_the_weights_and_nothing_runs_while_asleep(vllm, model_dir, monkeypatch):
+    import torch
+
     from soar.engines.vllm_generator import VLLMGenerator
     from soar.errors import SoarError
 
@@ -105,7 +107,14 @@ def test_sleep_level_1_keeps_the_weights_and_nothing_runs_while_asleep(vllm, mod
         _greedy(generator, tokenizer)
     with pytest.raises(SoarError, match="asleep"):
         generator.update_weights(WeightUpdate("full", dict(other.named_parameters()), version=2))
-    generator.wake()
+    calls = []  # on a GPU, the trainer's cached blocks are handed back before vLLM re-allocates its KV cache
+    with monkeypatch.context() as gpu:
+        gpu.setattr(torch.cuda, "is_available", lambda: True)
+        gpu.setattr(torch.cuda, "empty_cache", lambda: calls.append("empty_cache"))
+        wake_up = generator.llm.wake_up
+        gpu.setattr(generator.llm, "wake_up", lambda *a, **k: (calls.append("wake_up"), wake_up(*a, **k)))
+        generator.wake()
+    assert calls == ["empty_cache", "wake_up"]
     assert _greedy(generator, tokenizer) == pushed and vllm.LLM.loads_from_disk == 1  # not reloaded from disk
     generator.llm.sleep(level=2)  # what soar never does: the fake holds vLLM to its level-2 behaviour
     generator.llm.wake_up()

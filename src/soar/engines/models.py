@@ -49,6 +49,22 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def cuda_device_of(gpu_id: int, visible: str | None) -> str:
+    """The torch device of the GPU Ray calls ``gpu_id``, in a process whose ``CUDA_VISIBLE_DEVICES`` is ``visible``.
+
+    Ray numbers a node's GPUs as its raylet sees them (the ids in the raylet's ``CUDA_VISIBLE_DEVICES``, else
+    0..n-1), while torch numbers those this process can see from 0: with ``CUDA_VISIBLE_DEVICES=2,3`` Ray's GPU 3
+    is ``cuda:1``.  Unset (or empty of ids), every GPU is visible in Ray's order.  A GPU this process cannot see
+    is one line naming both."""
+    ids = [x.strip() for x in (visible or "").split(",") if x.strip()]
+    if not ids:
+        return f"cuda:{gpu_id}"
+    if str(gpu_id) not in ids:
+        raise SoarError(f"the teacher's GPU {gpu_id} (held for it by Ray) is not visible to this process "
+                        f"(CUDA_VISIBLE_DEVICES={visible}): start soar train with the GPUs the Ray node has")
+    return f"cuda:{ids.index(str(gpu_id))}"
+
+
 def _gguf_source(cfg: ModelConfig) -> tuple[Path, str] | None:
     """(folder, file name) when the config names a GGUF model, else None."""
     if cfg.name == DEFAULT_MODEL:

@@ -147,8 +147,15 @@ class VLLMGenerator:
             self.asleep = True
 
     def wake(self) -> None:
-        """Back from :meth:`sleep`, with the weights it held (nothing is reloaded from disk)."""
+        """Back from :meth:`sleep`, with the weights it held (nothing is reloaded from disk).  The trainer's freed
+        blocks go back to the device first (``torch.cuda.empty_cache()``, as TRL does before waking): vLLM
+        re-allocates its KV cache from what the driver reports free, and blocks torch's caching allocator still
+        holds after a teacher update count as taken, an out-of-memory on wake on a full GPU."""
         if self.asleep:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
             self.llm.wake_up()
             self.asleep = False
 

@@ -261,11 +261,18 @@ def _teacher_seat(cfg: SoarConfig, console: Console) -> tuple[Any, str | None]:
     a GPU); otherwise nothing changes."""
     if cfg.compute.pool != "ray" or not cfg.compute.teacher_gpus:
         return None, None
-    from soar.engines.models import resolve_device
+    import os
+
+    from soar.engines.models import cuda_device_of, resolve_device
     from soar.students.pool import reserve_teacher_gpus
 
     seat, ids = reserve_teacher_gpus(cfg)
-    device = f"cuda:{ids[0]}" if ids and resolve_device(cfg.model.device).startswith("cuda") else None
+    device = None
+    if ids and resolve_device(cfg.model.device).startswith("cuda"):
+        import torch
+
+        device = cuda_device_of(ids[0], os.environ.get("CUDA_VISIBLE_DEVICES"))
+        torch.cuda.set_device(device)  # before any CUDA work: the CUDA-graph decoder's streams take the current device
     console.print(f"teacher: Ray GPU {', '.join(map(str, ids)) or '-'} held for it on this node"
                   + (f", on {device}" if device else f" (the model runs on {cfg.model.device})"))
     return seat, device
