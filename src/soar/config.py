@@ -337,6 +337,12 @@ class ComputeConfig:
     worker_retries: int = 3
     """Times a Ray worker that dies (killed, out of memory, node lost) is replaced for the same work; past them
     the run stops with one line naming the worker and its last error (the last checkpoint stays as it was)."""
+    worker_timeout_s: float = 0.0
+    """Seconds the driver waits on Ray before the run stops with one line naming the worker, what it was doing and
+    this setting, the last checkpoint as it was: a worker Ray cannot place (resources the cluster lacks, a lost
+    node's replacement on a full cluster), a batch of students or a call that does not return.  0: derived from the
+    run itself, 4x the longest wait of the same kind so far (a worker's start, a batch, an evaluation), and never
+    under 30 minutes (a 3B worker's first model load, a first batch on a slow CPU)."""
 
 
 @dataclass
@@ -532,6 +538,7 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(c.compute.worker_cpus > 0, "compute.worker_cpus", "positive", c.compute.worker_cpus)
     need(c.compute.worker_gpus >= 0, "compute.worker_gpus", "at least 0", c.compute.worker_gpus)
     need(c.compute.worker_retries >= 0, "compute.worker_retries", "at least 0", c.compute.worker_retries)
+    need(c.compute.worker_timeout_s >= 0, "compute.worker_timeout_s", "at least 0 (0: derived)", c.compute.worker_timeout_s)
     need(c.compute.teacher_gpus >= 0, "compute.teacher_gpus", "at least 0", c.compute.teacher_gpus)
     need(c.checkpoint.teacher_every >= 0, "checkpoint.teacher_every", "at least 0", c.checkpoint.teacher_every)
     need(c.checkpoint.teacher_keep >= 0, "checkpoint.teacher_keep", "at least 0", c.checkpoint.teacher_keep)
@@ -645,7 +652,8 @@ def load_config(
 
 
 RESUME_SETTINGS = ("checkpoint.keep", "checkpoint.checksums", "checkpoint.teacher_every", "checkpoint.teacher_keep",
-                   "reward.verify_workers", "compute.nonfinite_limit", "compute.worker_retries", "compute.ray_address")
+                   "reward.verify_workers", "compute.nonfinite_limit", "compute.worker_retries", "compute.worker_timeout_s",
+                   "compute.ray_address")
 """The settings ``soar train --resume RUN`` may change: what a run keeps on disk, how many Math-Verify processes
 check answers, when it gives up, and where its Ray cluster is.  None changes a number the run computes; every other
 key is refused on resume (threads, batch sizes and engines change floating-point results, schedules their horizon)."""

@@ -290,8 +290,68 @@ def test_the_teacher_holds_a_gpu_no_student_worker_is_placed_on(model_dir, tmp_p
             assert sorted(teacher + [i for ids in workers for i in ids]) == [0, 1, 2]
             with pytest.raises(SoarError, match="no free GPU on this Ray node"):
                 reserve_teacher_gpus(cfg, timeout_s=3)
+            # every GPU taken: one more worker can never be placed, and the pool says so instead of waiting
+            with pytest.raises(SoarError) as unplaced:
+                RayStudentPool(_cfg(model_dir, tmp_path, **{"compute.pool": "ray", "compute.workers": 1,
+                                                            "compute.worker_gpus": 1, "compute.worker_timeout_s": 3}))
+            said = str(unplaced.value)
+            assert "Ray did not start worker 0 within 3 s" in said and "compute.worker_gpus" in said
+            assert "and the cluster has " in said and " 0 of 3 GPU free" in said and "\n" not in said
+            # a node lost on a full cluster: its worker's replacement cannot be placed either
+            pool.deadlines.fixed_s = 3
+            ray.kill(pool.actors[0], no_restart=True)
+            other, _ = reserve_teacher_gpus(cfg)  # takes the GPU the dead worker freed
+            with pytest.raises(SoarError, match="Ray did not start worker 0 within 3 s"):
+                pool.baseline_accuracy(_jobs(cfg)[0].reward_questions)
+            ray.kill(other)
         finally:
             pool.close()
             ray.kill(seat)
     finally:
         ray.shutdown()
+
+
+def test_a_worker_out_of_memory_or_hung_stops_the_run_in_one_line(ray_cluster, model_dir, tmp_path):
+    """CUDA's out-of-memory raised inside a worker (the only fake here: no GPU), and a batch that never returns
+    within compute.worker_timeout_s: one line each, naming the worker, its node, the students and what to change."""
+    import torch
+
+    from soar.errors import SoarError
+    from soar.students.pool import RayStudentPool
+
+    cfg = _pool_cfg(model_dir, tmp_path, **{"compute.workers": 1})
+    pool = RayStudentPool(cfg)
+
+    class Failing:
+        def __init__(self, how):
+            self.how = how
+
+        def clear(self):
+            pass
+
+        def train(self, jobs):
+            if self.how == "oom":
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            time.sleep(60)
+
+    try:
+        real = pool.actors[0]
+        pool.actors[0] = ray_cluster.remote(num_cpus=0)(Failing).remote("oom")
+        with pytest.raises(SoarError) as oom:
+            pool.run(_jobs(cfg), 0.0)
+        said = str(oom.value)
+        assert said.startswith("Ray worker 0 (") and "ran out of memory running students k0-j0..k0-j1" in said
+        assert "student.micro_batch_size" in said and "\n" not in said
+        ray_cluster.kill(pool.actors[0])
+        pool.actors[0] = ray_cluster.remote(num_cpus=0)(Failing).remote("hang")
+        pool.deadlines.fixed_s = 2
+        started = time.time()
+        with pytest.raises(SoarError) as hung:
+            pool.run(_jobs(cfg), 0.0)
+        said = str(hung.value)
+        assert time.time() - started < 30 and "no batch of students finished within 2 s" in said
+        assert "worker 0" in said and "compute.worker_timeout_s 2" in said and "\n" not in said
+        ray_cluster.kill(pool.actors[0])
+        pool.actors[0] = real
+    finally:
+        pool.close()

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -165,8 +166,11 @@ class _WorkerHost:
         self.peak_kept = 0
         """The most students' weights this worker has held at once (tests and memory reports)."""
 
-    def ready(self) -> int:
-        return os.getpid()
+    def ready(self) -> tuple[int, str]:
+        """This worker's process id and its node's address (named in the driver's error lines)."""
+        import ray
+
+        return os.getpid(), ray.util.get_node_ip_address()
 
     def weights_format(self) -> str:
         return self.worker.weights_format
@@ -260,6 +264,36 @@ def reserve_teacher_gpus(cfg: SoarConfig, timeout_s: float = 120.0) -> tuple[Any
                         f"teacher within {timeout_s:.0f} s") from None
 
 
+class _Deadlines:
+    """How long the driver waits on Ray for each kind of call: ``compute.worker_timeout_s``, or with 0, 4x the
+    longest wait of that kind measured so far in this run and never under :attr:`FLOOR_S`."""
+
+    FLOOR_S = 1800.0
+
+    def __init__(self, fixed_s: float) -> None:
+        self.fixed_s = fixed_s
+        self.longest: dict[str, float] = {}
+
+    def limit(self, kind: str) -> float:
+        return self.fixed_s if self.fixed_s > 0 else max(self.FLOOR_S, 4 * self.longest.get(kind, 0.0))
+
+    def setting(self) -> str:
+        """The setting behind the limits, for error lines."""
+        if self.fixed_s > 0:
+            return f"compute.worker_timeout_s {self.fixed_s:g}"
+        return "compute.worker_timeout_s 0: 4x the longest wait so far, at least 30 min"
+
+    def record(self, kind: str, seconds: float) -> None:
+        self.longest[kind] = max(self.longest.get(kind, 0.0), seconds)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether a task error raised inside a worker is an out-of-memory (CUDA's, or the host's ``MemoryError``)."""
+    cause = getattr(error, "cause", None) or error
+    return any(type(x).__name__ in ("OutOfMemoryError", "MemoryError") or isinstance(x, MemoryError)
+               for x in (cause, error))
+
+
 class _Holder:
     """Where a kept student's weights are: the worker (slot and incarnation) and the batch that trained it."""
 
@@ -283,9 +317,12 @@ class RayStudentPool:
         self.state = state or {"version": 0}
         """The baseline a replacement worker is built from; after a promotion it holds the promoted weights (the
         one copy of them in the driver, also what checkpoints and ``promoted/`` are written from)."""
+        self.deadlines = _Deadlines(c.worker_timeout_s)
         self.actors = [self._spawn() for _ in range(c.workers)]
         self.incarnations = [0] * c.workers
-        ray.get([a.ready.remote() for a in self.actors])
+        self.nodes = [""] * c.workers
+        """Each worker's node address, as it reported it when it started."""
+        self._await_ready(list(range(c.workers)))
         self.weights_format = ray.get(self.actors[0].weights_format.remote())
         self.baseline_version = int(self.state.get("version", 0))
         self.replaced = 0
@@ -297,13 +334,63 @@ class RayStudentPool:
     def _spawn(self) -> Any:
         return self.remote.remote(self.cfg, self.state, self.threads)
 
+    def _await_ready(self, slots: list[int]) -> None:
+        """Wait for the workers in ``slots`` to start (placed by Ray, model loaded); one that does not within the
+        start deadline stops the run with one line naming what it asks for and what the cluster has free."""
+        from soar.errors import SoarError
+
+        started, limit = time.perf_counter(), self.deadlines.limit("start")
+        refs = {self.actors[i].ready.remote(): i for i in slots}
+        ready, waiting = self.ray.wait(list(refs), num_returns=len(refs), timeout=limit)
+        for ref in ready:
+            try:
+                self.nodes[refs[ref]] = self.ray.get(ref)[1]
+            except self.ray.exceptions.RayActorError:
+                pass  # died as it started (placed on a node being lost): its next call replaces it, within retries
+        if waiting:
+            c = self.cfg.compute
+            free, total = self.ray.available_resources(), self.ray.cluster_resources()
+            has = ", ".join(f"{free.get(k, 0):g} of {total.get(k, 0):g} {k}" for k in ("CPU", "GPU"))
+            self.close()
+            raise SoarError(f"Ray did not start worker {', '.join(str(refs[r]) for r in waiting)} within {limit:.0f} s: "
+                            f"each asks for {c.worker_cpus:g} CPU and {c.worker_gpus:g} GPU (compute.worker_cpus, "
+                            f"compute.worker_gpus) and the cluster has {has} free; add nodes, lower "
+                            f"those settings or compute.workers, or raise compute.worker_timeout_s")
+        self.deadlines.record("start", time.perf_counter() - started)
+
+    def _wait(self, ref: Any, kind: str, what: str, index: int) -> Any:
+        """``ray.get(ref)`` within the deadline of ``kind``; a worker that does not answer, or runs out of memory,
+        stops the run with one line (Ray actor deaths pass through to the caller, which replaces the worker)."""
+        from soar.errors import SoarError
+
+        started, limit = time.perf_counter(), self.deadlines.limit(kind)
+        try:
+            value = self.ray.get(ref, timeout=limit)
+        except self.ray.exceptions.GetTimeoutError:
+            raise SoarError(f"Ray worker {index} ({self.nodes[index] or 'node unknown'}) did not finish {what} "
+                            f"within {limit:.0f} s ({self.deadlines.setting()}); a node lost for good or a hung worker? The last checkpoint is kept: soar train "
+                            f"--resume continues") from None
+        except self.ray.exceptions.RayTaskError as error:
+            if not _out_of_memory(error):
+                raise
+            raise self._oom(index, what) from None
+        self.deadlines.record(kind, time.perf_counter() - started)
+        return value
+
+    def _oom(self, index: int, what: str) -> Exception:
+        from soar.errors import SoarError
+
+        return SoarError(f"Ray worker {index} ({self.nodes[index] or 'node unknown'}) ran out of memory running "
+                         f"{what}: lower student.micro_batch_size (or compute.batched_rows, compute.student_batch), "
+                         f"or give each worker more of a device (compute.worker_gpus); the last checkpoint is kept")
+
     def _get(self, index: int, method: str, *args: Any, what: str) -> Any:
         """The host method ``method`` on worker ``index``, replacing the worker when it dies, at most
         ``compute.worker_retries`` times (``what``: the work, for the error line)."""
         deaths = 0
         while True:
             try:
-                return self.ray.get(getattr(self.actors[index], method).remote(*args))
+                return self._wait(getattr(self.actors[index], method).remote(*args), "call", what, index)
             except self.ray.exceptions.RayActorError as error:
                 deaths += 1
                 self._replace(index, error, deaths, what)
@@ -313,7 +400,7 @@ class RayStudentPool:
         ``self.state`` (which already holds what ``method`` would have put in place)."""
         for index in range(len(self.actors)):
             try:
-                self.ray.get(self.actors[index].call.remote(method, *args))
+                self._wait(self.actors[index].call.remote(method, *args), "call", what, index)
             except self.ray.exceptions.RayActorError as error:
                 self._replace(index, error, 1, what)
 
@@ -331,6 +418,7 @@ class RayStudentPool:
         self.actors[index] = self._spawn()
         self.incarnations[index] += 1
         self.replaced += 1
+        self._await_ready([index])  # a replacement Ray cannot place (a lost node, a full cluster) stops the run
 
     def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult:
         return self._get(0, "call", "evaluate", "baseline", reward_questions, what="the baseline's evaluation")
@@ -349,6 +437,7 @@ class RayStudentPool:
         deaths: dict[int, int] = {}
         done: dict[int, list[StudentResult]] = {}
         running: dict[Any, tuple[int, int, list[StudentJob]]] = {}  # ref -> (actor, batch number, batch)
+        started: dict[int, float] = {}  # batch number -> when it went to its worker
         self.in_flight = running  # visible while run() works (progress displays, tests)
         idle = list(range(len(self.actors)))
         while pending or running:
@@ -356,10 +445,25 @@ class RayStudentPool:
                 actor = idle.pop(0)
                 number, batch = pending.pop(0)
                 running[self.actors[actor].train.remote(batch)] = (actor, number, batch)
-            ready, _ = ray.wait(list(running), num_returns=1)
+                started[number] = time.perf_counter()
+            limit = self.deadlines.limit("batch")
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=limit)
+            if not ready:
+                from soar.errors import SoarError
+
+                late = ", ".join(f"worker {a} ({self.nodes[a] or 'node unknown'}) students {b[0].job_id}.."
+                                 f"{b[-1].job_id}" for a, _, b in running.values())
+                raise SoarError(f"no batch of students finished within {limit:.0f} s ({late}; "
+                                f"{self.deadlines.setting()}): a node lost for good or a "
+                                f"hung worker? The last checkpoint is kept: soar train --resume continues")
             actor, number, batch = running.pop(ready[0])
             try:
                 done[number] = ray.get(ready[0])
+                self.deadlines.record("batch", time.perf_counter() - started[number])
+            except ray.exceptions.RayTaskError as error:
+                if not _out_of_memory(error):
+                    raise
+                raise self._oom(actor, f"students {batch[0].job_id}..{batch[-1].job_id}") from None
             except ray.exceptions.RayActorError as error:
                 deaths[number] = deaths.get(number, 0) + 1
                 self._replace(actor, error, deaths[number], f"students {batch[0].job_id}..{batch[-1].job_id}")
@@ -392,10 +496,11 @@ class RayStudentPool:
         while True:
             try:
                 if self.incarnations[holder.slot] != holder.incarnation:  # its worker died since: train it again
-                    self.ray.get(self.actors[holder.slot].train.remote(holder.batch))
+                    self._wait(self.actors[holder.slot].train.remote(holder.batch), "batch",
+                               f"students {holder.batch[0].job_id}..{holder.batch[-1].job_id}", holder.slot)
                     holder.incarnation = self.incarnations[holder.slot]
                 ref = self.actors[holder.slot].take.remote(key, job.job_id)
-                weights = self.ray.get(ref)
+                weights = self._wait(ref, "call", f"the promotion of {job.job_id}", holder.slot)
                 break
             except self.ray.exceptions.RayActorError as error:
                 deaths += 1
