@@ -5,6 +5,11 @@ import subprocess
 
 import pytest
 
+try:  # matplotlib builds its font cache on its first import on a machine by running fc-list: let that happen here,
+    import matplotlib.font_manager  # noqa: F401  before the rule applies (a fresh HOME or CI machine has no cache)
+except ImportError:
+    pass
+
 
 @pytest.fixture(autouse=True)
 def _no_processes(monkeypatch):
