@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 torch.set_num_threads(1)
-sys.path.insert(0, "/work/main/src")
 from soar.world.build import make_tokenizer  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
+HERE = Path.cwd()
+"""Built worlds go in NAME/ under the folder the script is run from."""
 TEACHER_PROMPT = "Pose a new problem.\n"
 STUDENT_PROMPT = "Solve: <QUESTION>\nAnswer: "
 DIGITS = 5
