@@ -368,8 +368,8 @@ class RayStudentPool:
             value = self.ray.get(ref, timeout=limit)
         except self.ray.exceptions.GetTimeoutError:
             raise SoarError(f"Ray worker {index} ({self.nodes[index] or 'node unknown'}) did not finish {what} "
-                            f"within {limit:.0f} s ({self.deadlines.setting()}); a node lost for good or a hung worker? The last checkpoint is kept: soar train "
-                            f"--resume continues") from None
+                            f"within {limit:.0f} s ({self.deadlines.setting()}); a node lost for good or a hung "
+                            f"worker? The last checkpoint is kept: soar train --resume continues") from None
         except self.ray.exceptions.RayTaskError as error:
             if not _out_of_memory(error):
                 raise
