@@ -62,27 +62,7 @@ def run(kind, lr, seed, group=8):
             model.eval(); curve[step] = snapshot(model) | {"succ": succ}
         if step == steps:
             break
-        model.eval()
-        new = proto.sample(model, prompt_ids, 10, greedy=False, gen=gen)
-        model.train()
-        texts = [proto.decode(tok, r) for r in new]
-        r = torch.tensor([float(proto.boxed(t) == answers[i // group]) for i, t in enumerate(texts)]).view(-1, group)
-        succ += int(r.sum())
-        adv = (r - (r.sum(1, keepdim=True) - r) / (group - 1)).view(-1)
-        if adv.abs().sum() == 0:
-            continue
-        P = prompt_ids.shape[1]
-        ids = torch.cat([prompt_ids, new], 1)
-        mask = torch.ones_like(new, dtype=torch.float)
-        for i in range(new.shape[0]):
-            row = new[i].tolist()
-            if 1 in row:
-                mask[i, row.index(1) + 1:] = 0
-        keep = adv != 0
-        logits = model(input_ids=ids[keep]).logits[:, P - 1:-1].float()
-        lp = torch.log_softmax(logits, -1).gather(-1, ids[keep][:, P:, None]).squeeze(-1)
-        loss = -(adv[keep] * (lp * mask[keep]).sum(1)).sum() / adv.numel()
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        succ += proto.rloo_step(model, tok, opt, prompt_ids, answers, group, gen)
     curve["shares"] = dict(shares)
     return curve
 

@@ -411,6 +411,34 @@ def measure(name: str):
 # ---------------------------------------------------------------- RLOO probe
 
 
+def rloo_step(model, tok, opt, prompt_ids, answers, group, gen) -> int:
+    """One RLOO step (binary exact-match reward, leave-one-out baseline, loss over the sampled tokens up to and
+    including EOS, divided by all samples); returns the successes sampled.  A step with no advantage is skipped."""
+    model.eval()
+    new = sample(model, prompt_ids, 10, greedy=False, gen=gen)
+    model.train()
+    texts = [decode(tok, r) for r in new]
+    rewards = torch.tensor([float(boxed(t) == answers[i // group]) for i, t in enumerate(texts)]).view(-1, group)
+    adv = (rewards - (rewards.sum(1, keepdim=True) - rewards) / (group - 1)).view(-1)
+    if adv.abs().sum() == 0:
+        return int(rewards.sum())
+    P = prompt_ids.shape[1]
+    ids = torch.cat([prompt_ids, new], 1)
+    mask = torch.ones_like(new, dtype=torch.float)
+    for i in range(new.shape[0]):
+        row = new[i].tolist()
+        if 1 in row:
+            mask[i, row.index(1) + 1:] = 0
+    keep = adv != 0
+    logits = model(input_ids=ids[keep]).logits[:, P - 1: -1].float()
+    lp = torch.log_softmax(logits, -1).gather(-1, ids[keep][:, P:, None]).squeeze(-1)
+    loss = -(adv[keep] * (lp * mask[keep]).sum(1)).sum() / adv.numel()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return int(rewards.sum())
+
+
 def rloo_student(name: str, data: list[tuple[str, str]], lr: float, seed: int, evalset, steps=10, group=8,
                  log=False):
     model, tok, _ = load(name)
@@ -423,30 +451,7 @@ def rloo_student(name: str, data: list[tuple[str, str]], lr: float, seed: int, e
     prompt_ids = student_batch(tok, qs).repeat_interleave(group, 0)
     successes = 0
     for step in range(steps):
-        model.eval()
-        new = sample(model, prompt_ids, 10, greedy=False, gen=gen)
-        model.train()
-        texts = [decode(tok, r) for r in new]
-        rewards = torch.tensor([float(boxed(t) == answers[i // group]) for i, t in enumerate(texts)]).view(-1, group)
-        successes += int(rewards.sum())
-        adv = (rewards - (rewards.sum(1, keepdim=True) - rewards) / (group - 1)).view(-1)
-        if adv.abs().sum() == 0:
-            continue
-        # log-prob of the sampled tokens (up to and incl. EOS)
-        P = prompt_ids.shape[1]
-        ids = torch.cat([prompt_ids, new], 1)
-        mask = torch.ones_like(new, dtype=torch.float)
-        for i in range(new.shape[0]):
-            row = new[i].tolist()
-            if 1 in row:
-                mask[i, row.index(1) + 1:] = 0
-        keep = adv != 0
-        logits = model(input_ids=ids[keep]).logits[:, P - 1: -1].float()
-        lp = torch.log_softmax(logits, -1).gather(-1, ids[keep][:, P:, None]).squeeze(-1)
-        loss = -(adv[keep] * (lp * mask[keep]).sum(1)).sum() / adv.numel()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        successes += rloo_step(model, tok, opt, prompt_ids, answers, group, gen)
     model.eval()
     return {k: greedy_acc(model, tok, v) for k, v in evalset.items()}, successes
 
