@@ -236,6 +236,7 @@ def test_ray_workers_keep_their_students_and_the_driver_gets_one_copy_per_promot
     monkeypatch.setattr(ray_cluster, "get", lambda *a, **k: (lambda out: received.append(_full_copies(out, parameters))
                                                                  or out)(real_get(*a, **k)))
     pool = RayStudentPool(cfg)
+    actors = pool.actors
     try:
         base = pool.baseline_accuracy(questions).accuracy
         replica, dropped, index = PromotionCandidates(4), set(), {job.job_id: job for job in jobs}
@@ -257,15 +258,49 @@ def test_ray_workers_keep_their_students_and_the_driver_gets_one_copy_per_promot
         per_student, _ = grounded_rewards([[r.accuracy for r in results[k * 4:k * 4 + 4]] for k in range(8)], base)
         decision, _ = decide_promotion(PromotionState(), per_student, -1.0, 1, True)
         assert (decision.dataset, decision.student) == replica.best
+        log = []
+        real_wait = pool._wait
+        monkeypatch.setattr(pool, "_wait", lambda ref, kind, what, index: log.append(("wait", index))
+                            or real_wait(ref, kind, what, index))
+        pool.actors = [_Logged(actor, log) for actor in actors]
         pool.promote(jobs[decision.dataset * 4 + decision.student])
         assert sum(received) == 1  # the promoted student, once
+        adopt = [i for i, entry in enumerate(log) if entry == ("call", "adopt")]  # issue 35: all at once
+        assert adopt == [adopt[0], adopt[0] + 1] and log[adopt[1] + 1:adopt[1] + 3] == [("wait", 0), ("wait", 1)], log
         state, weights = pool.state_dict(), pool.baseline_weights()  # what the checkpoint and promoted/ write
         assert state["version"] == 1 and _full_copies(state, parameters) == 1 and weights is state["weights"]
         assert sum(received) == 1
         assert all(not real_get(a.kept_keys.remote()) for a in pool.actors)
         assert max(pool.memory()["workers_peak_kept"]) <= 4 * 2 + 1  # students of the datasets still open on 2 workers, and the best
+        # a resume's baseline goes into the object store once (not once per worker), and both loads run at once
+        puts, real_put = [], ray_cluster.put
+        monkeypatch.setattr(ray_cluster, "put", lambda value, **kw: puts.append(_full_copies(value, parameters))
+                            or real_put(value, **kw))
+        log.clear()
+        pool.load_state_dict(state)
+        assert puts == [1] and log == [("call", "load_baseline_state")] * 2 + [("wait", 0), ("wait", 1)], (puts, log)
+        assert sum(received) == 1
     finally:
+        pool.actors = actors  # the real handles, for close()
         pool.close()
+
+
+class _Logged:
+    """An actor handle that logs each method call it sends (``call``'s first argument names the worker method)."""
+
+    def __init__(self, actor, log):
+        self._actor, self._log = actor, log
+
+    def __getattr__(self, name):
+        method, log = getattr(self._actor, name), self._log
+
+        class _Method:
+            @staticmethod
+            def remote(*args):
+                log.append((name, args[0] if name == "call" else None))
+                return method.remote(*args)
+
+        return _Method
 
 
 def test_the_teacher_holds_a_gpu_no_student_worker_is_placed_on(model_dir, tmp_path):

@@ -108,6 +108,26 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(model_dir, uninterr
     assert (pq_b.read_text() if pq_b.exists() else "") == (pq_a.read_text() if pq_a.exists() else "")
 
 
+def test_checkpoints_every_two_steps_change_no_number_and_link_the_unchanged_students(model_dir, uninterrupted,
+                                                                                        tmp_path):
+    """Issue 35: ``checkpoint.every 2`` writes after step 1 and after the last step (2), not after step 0, and the
+    run's records equal the uninterrupted one's; the students' part, unchanged without a promotion, is a hard link
+    to the previous checkpoint's, found by its tag (the baseline's version)."""
+    summary = train(_cfg(model_dir, tmp_path, **{"checkpoint.every": 2}), out=tmp_path / "run")
+    run = summary.run_dir
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest", "step_0001", "step_0002"]
+    a = uninterrupted.run_dir
+    assert _comparable([json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]) == \
+        _comparable([json.loads(x) for x in (a / "metrics.jsonl").read_text().splitlines()])
+    states = [json.loads((run / "checkpoints" / f"step_000{s}" / "state.json").read_text()) for s in (1, 2)]
+    tags = [state["parts"]["students"]["tag"] for state in states]
+    files = [run / "checkpoints" / f"step_000{s}" / "students.pt" for s in (1, 2)]
+    promoted = [json.loads(x)["promoted"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert tags == [f"baseline {sum(promoted[:2])}", f"baseline {sum(promoted)}"]  # one version per promotion
+    # no promotion in the last step: the same baseline, the same file; a promotion: a new one
+    assert (files[0].stat().st_ino == files[1].stat().st_ino) == (not promoted[2])
+
+
 def test_resume_passes_over_a_damaged_checkpoint_and_finishes_as_the_uninterrupted_run(uninterrupted, tmp_path):
     """A bit flipped in the newest checkpoint's teacher: resume says so in one line, continues from the kept
     step before it, re-runs the lost step, and ends where the uninterrupted run ended.  Before any promotion

@@ -83,3 +83,46 @@ def test_an_unreadable_part_is_one_line_and_sizes_alone_still_catch_truncation(t
     with pytest.raises(SoarError, match=r"teacher.pt is damaged and cannot be read") as caught:
         load_part(folder, "teacher")
     assert "\n" not in str(caught.value)
+
+
+def test_checksums_are_taken_as_the_bytes_are_written_not_read_back(tmp_path, monkeypatch):
+    import soar.loops.run_dir as run_dir_module
+
+    real_crc = run_dir_module._crc32
+    monkeypatch.setattr(run_dir_module, "_crc32", lambda path: pytest.fail(f"{path} was read back"))
+    run = _run(tmp_path, 2, keep=2)
+    monkeypatch.setattr(run_dir_module, "_crc32", real_crc)
+    folder = run.checkpoints / "step_0001"
+    parts = json.loads((folder / "state.json").read_text())["parts"]
+    assert {name: (part["bytes"], part["crc32"]) for name, part in parts.items()} == {
+        name: ((folder / f"{name}.pt").stat().st_size, real_crc(folder / f"{name}.pt")) for name in parts}
+    assert checkpoint_problem(folder) is None
+
+
+def test_a_part_whose_tag_is_unchanged_is_linked_not_fetched_or_written(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.create("outer_steps: 9\n")
+    fetched = []
+
+    def students(value):
+        return lambda: fetched.append(value) or {"w": torch.full((256,), value)}
+
+    def save(step, tag, value):
+        run.save_checkpoint(step, {"teacher": {"w": torch.full((8,), float(step))}, "students": students(value)},
+                            {"step": step}, keep=2, tags={"students": tag})
+        return run.checkpoints / f"step_{step:04d}" / "students.pt"
+
+    first = save(0, "baseline 0", 0.0)
+    second = save(1, "baseline 0", 0.0)  # no promotion since: the same bytes, linked
+    assert fetched == [0.0] and second.stat().st_ino == first.stat().st_ino and second.stat().st_nlink == 2
+    third = save(2, "baseline 0", 0.0)  # step 0 pruned (keep 2): the link outlives it
+    assert fetched == [0.0] and third.stat().st_ino == second.stat().st_ino and not first.exists()
+    fourth = save(3, "baseline 1", 1.0)  # a promotion: fetched and written
+    assert fetched == [0.0, 1.0] and fourth.stat().st_ino != third.stat().st_ino
+    assert torch.equal(load_part(fourth.parent, "students")["w"], torch.full((256,), 1.0))
+    fourth.write_bytes(fourth.read_bytes()[:-10])  # damaged: not linked into the next one
+    fifth = save(4, "baseline 1", 1.0)
+    assert fetched == [0.0, 1.0, 1.0] and fifth.stat().st_ino != fourth.stat().st_ino
+    assert checkpoint_problem(fifth.parent) is None
+    state = json.loads((fifth.parent / "state.json").read_text())
+    assert state["parts"]["students"]["tag"] == "baseline 1" and "tag" not in state["parts"]["teacher"]

@@ -75,3 +75,16 @@ def test_a_lora_rank_is_rounded_up_to_one_vllm_admits():
     assert [vllm_lora_rank(r) for r in (1, 4, 8, 16, 24, 300, 512)] == [1, 8, 8, 16, 32, 320, 512]
     with pytest.raises(ValueError, match="above vLLM's largest"):
         vllm_lora_rank(513)
+
+
+def test_q_r_is_scored_in_near_equal_parts_and_merged_back_in_order():
+    from soar.students.pool import merge_scores, score_parts
+    from soar.types import StudentResult
+
+    questions = [{"id": str(i)} for i in range(7)]
+    assert [[q["id"] for q in part] for part in score_parts(questions, 3)] == [["0", "1", "2"], ["3", "4"], ["5", "6"]]
+    assert score_parts(questions[:2], 4) == [questions[:1], questions[1:2]]  # never an empty part
+    assert score_parts(questions, 1) == [questions]
+    merged = merge_scores("baseline", [StudentResult("baseline", 2 / 3, [1, 0, 1], eval_seconds=2.0),
+                                       StudentResult("baseline", 0.0, [0, 0], eval_seconds=3.0)])
+    assert (merged.job_id, merged.correct, merged.accuracy, merged.eval_seconds) == ("baseline", [1, 0, 1, 0, 0], 0.4, 3.0)

@@ -18,25 +18,29 @@ def hard(kind, n, seed):
     e = proto.exact_success(model0, tok, qs)
     return [q for q, x in zip(qs, e) if x < HARDMAX][:n]
 
-ev = {k: (hard(k, 50, "heldout") if k.endswith("+") else proto.problems(k, 50, "heldout"))
-      for k in ("add-c1", "add-c2", "add-c4+", "sub-b1", "sub-b2", "sub-b4+")}
+HARD_ADD, HARD_SUB = os.environ.get("HARD_ADD", "add-c4+"), os.environ.get("HARD_SUB", "sub-b4+")
+"""The hard kinds (held out and the oracle's); HARD_SUB=none: a world of additions only."""
+HARDS = [k for k in (HARD_ADD, HARD_SUB) if k != "none"]
+ev = {k: (hard(k, 50, "heldout") if k in HARDS else proto.problems(k, 50, "heldout"))
+      for k in ["add-c1", "add-c2", HARD_ADD] + (["sub-b1", "sub-b2", HARD_SUB] if HARD_SUB != "none" else [])}
 
 def data_of(kind, seed=0):
     if kind == "oracle":
-        qs = hard("add-c4+", nq // 2, f"probe{seed}") + hard("sub-b4+", nq // 2, f"probe{seed}")
+        qs = [q for k in HARDS for q in hard(k, nq // len(HARDS), f"probe{seed}")]
         return [(q, proto.gold(q)) for q in qs]
     if kind == "junk":
-        qs = proto.problems("add-c4+", nq // 2, f"probe{seed}") + proto.problems("sub-b4+", nq // 2, f"probe{seed}")
+        qs = [q for k in HARDS for q in proto.problems(k, nq // len(HARDS), f"probe{seed}")]
         rng = random.Random(f"junk{seed}")
         return [(q, "".join(rng.choice("0123456789") for _ in proto.gold(q))) for q in qs]
     if kind == "teacher":
         ts = [(q, a) for q, a, _ in proto.teacher_samples(model0, tok, 400, seed=99 + seed) if q and proto.parse(q) and a is not None]
         return ts[:nq]
     if "+" in kind and kind.count("+") > 1 or "&" in kind:
-        parts = kind.split("&")
+        parts = [p.split("*") for p in kind.split("&")]  # "add-c2*1&add-c0*3": 1 add-c2 and 3 add-c0
         out = []
         for p in parts:
-            out += [(q, proto.gold(q)) for q in proto.problems(p, nq // len(parts), f"probe{seed}")]
+            n = int(p[1]) if len(p) > 1 else nq // len(parts)
+            out += [(q, proto.gold(q)) for q in proto.problems(p[0], n, f"probe{seed}")]
         return out
     return [(q, proto.gold(q)) for q in proto.problems(kind, nq, f"probe{seed}")]
 
@@ -47,7 +51,11 @@ def snapshot(model):
         row[k] = (sum(e) / len(e), proto.greedy_acc(model, tok, qs))
     return row
 
-def run(kind, lr, seed, group=8):
+GROUP = int(os.environ.get("GROUP", "8"))
+"""Samples per question (the student's group size)."""
+
+
+def run(kind, lr, seed, group=GROUP):
     model, tok_, _ = proto.load(name)
     data = data_of(kind, seed)
     shares = Counter(proto.kind_of(q) for q, _ in data)
@@ -91,6 +99,6 @@ for lr in lrs:
             m = sum(v) / len(v)
             se = st_.stdev(v) / len(v) ** 0.5 if len(v) > 1 else 0.0
             return f"{m:+.3f} ± {se:.3f}"
-        a = [r[last]["add-c4+"][1] - r[0]["add-c4+"][1] for r in rows]
-        b = [r[last]["sub-b4+"][1] - r[0]["sub-b4+"][1] for r in rows]
+        a = [r[last][HARD_ADD][1] - r[0][HARD_ADD][1] for r in rows]
+        b = [r[last][HARD_SUB][1] - r[0][HARD_SUB][1] for r in rows] if HARD_SUB != "none" else a
         print(f"| {kind} (lr {lr}) | {len(rows)} | {ms(a)} | {ms(b)} | {ms([(x + y) / 2 for x, y in zip(a, b)])} | {sum(r[last]['succ'] for r in rows)} |")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 import sys
@@ -62,6 +63,13 @@ def answer_digits(a: int, b: int, op: str, q: float = 0.0, rng: random.Random | 
     if op == "+":
         out.append(str(c))
     return "".join(out)
+
+
+def set_digits(n: int) -> None:
+    """Operand length (spec['digits'], default 5): the family's functions and the question pattern follow it."""
+    global DIGITS, _Q
+    DIGITS = n
+    _Q = re.compile(r"^(\d{%d})([+-])(\d{%d})$" % (DIGITS, DIGITS))
 
 
 REV = {"ops": False}
@@ -183,6 +191,7 @@ def make_model(spec: dict, vocab: int):
 
 def build(name: str, spec: dict):
     REV["ops"] = spec.get("rev_ops", False)
+    set_digits(spec.get("digits", 5))
     tok = make_tokenizer()
     model = make_model(spec, len(tok))
     model.train()
@@ -245,6 +254,7 @@ def load(name: str):
     model.eval()
     spec = json.loads((folder / "spec.json").read_text())
     REV["ops"] = spec.get("rev_ops", False)
+    set_digits(spec.get("digits", 5))
     return model, make_tokenizer(), spec
 
 
@@ -304,7 +314,7 @@ def greedy_acc(model, tok, qs: list[str], answers: list[str] | None = None) -> f
     if not qs:
         return float("nan")
     answers = answers or [gold(q) for q in qs]
-    new = sample(model, student_batch(tok, qs), 10, greedy=True)
+    new = sample(model, student_batch(tok, qs), DIGITS + 5, greedy=True)
     return sum(boxed(decode(tok, r)) == a for r, a in zip(new, answers)) / len(qs)
 
 
@@ -339,7 +349,7 @@ def teacher_greedy_acc(model, tok, qs: list[str]) -> float:
     """Teacher format: prompt + <question>Q</question><answer> forced, greedy completion."""
     prompts = [TEACHER_PROMPT + f"<question>{q}</question><answer>" for q in qs]
     ids = torch.tensor([enc(tok, p) for p in prompts])
-    new = sample(model, ids, 12, greedy=True)
+    new = sample(model, ids, DIGITS + 7, greedy=True)
     return sum(boxed(decode(tok, r)) == gold(q) for r, q in zip(new, qs)) / len(qs)
 
 
@@ -347,7 +357,7 @@ def teacher_greedy_acc(model, tok, qs: list[str]) -> float:
 def teacher_samples(model, tok, n: int, seed: int, temperature: float = 1.0):
     gen = torch.Generator().manual_seed(seed)
     ids = torch.tensor([enc(tok, TEACHER_PROMPT)] * n)
-    new = sample(model, ids, 40, greedy=False, gen=gen, temperature=temperature)
+    new = sample(model, ids, 2 * DIGITS + 20, greedy=False, gen=gen, temperature=temperature)
     out = []
     for r in new:
         text = decode(tok, r)
@@ -378,19 +388,21 @@ KINDS = ["add-c0", "add-c1", "add-c2", "add-c3", "add-c4", "add-c5", "sub-b0", "
 
 def measure(name: str):
     model, tok, spec = load(name)
+    ops = sorted({k.split("-")[0] for k in spec["teacher_mix"]})
+    kinds = [f"{op}-{'c' if op == 'add' else 'b'}{c}" for op in ops for c in range(DIGITS + (op == "add"))]
+    hard_kinds = [os.environ.get("HARD_" + op.upper(), f"{op}-{'c' if op == 'add' else 'b'}4+") for op in ops]
     res = {"name": name, "gap": {}, "teacher": {}}
     print(f"## measure {name}  q={spec['q']}")
     print("| kind | teacher greedy | student greedy | student exact success (mean) | min | max |")
     print("|---|---|---|---|---|---|")
-    for k in KINDS:
+    for k in kinds:
         qs = problems(k, 200, "gap")
         t = teacher_greedy_acc(model, tok, qs)
         s = greedy_acc(model, tok, qs)
         e = exact_success(model, tok, qs)
         res["gap"][k] = dict(teacher=t, student=s, exact=sum(e) / len(e), exact_min=min(e), exact_max=max(e))
         print(f"| {k} | {t:.3f} | {s:.3f} | {sum(e) / len(e):.2e} | {min(e):.1e} | {max(e):.1e} |", flush=True)
-    hard = problems("add-c4+", 200, "hardset") + problems("sub-b4+", 200, "hardset")
-    for label, qs in (("add-hard (c>=4)", hard[:200]), ("sub-hard (b>=4)", hard[200:])):
+    for label, qs in ((k, problems(k, 200, "hardset")) for k in hard_kinds):
         e = exact_success(model, tok, qs)
         g = greedy_acc(model, tok, qs)
         res[label] = dict(mean=sum(e) / len(e), max=max(e), greedy=g)
@@ -415,7 +427,7 @@ def rloo_step(model, tok, opt, prompt_ids, answers, group, gen) -> int:
     """One RLOO step (binary exact-match reward, leave-one-out baseline, loss over the sampled tokens up to and
     including EOS, divided by all samples); returns the successes sampled.  A step with no advantage is skipped."""
     model.eval()
-    new = sample(model, prompt_ids, 10, greedy=False, gen=gen)
+    new = sample(model, prompt_ids, DIGITS + 5, greedy=False, gen=gen)
     model.train()
     texts = [decode(tok, r) for r in new]
     rewards = torch.tensor([float(boxed(t) == answers[i // group]) for i, t in enumerate(texts)]).view(-1, group)

@@ -136,7 +136,11 @@ class PolicyTrainer:
             if cfg.finetune == "lora":
                 self.model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need a grad
         full = cfg.finetune != "lora"  # in LoRA mode the reference is the base model with the adapter off
-        self.reference = copy.deepcopy(model).eval().requires_grad_(False) if full and cfg.kl_coef else None
+        self.reference = None
+        if full and cfg.kl_coef:  # the KL reference: a frozen copy, in cfg.reference_dtype (None: the weights')
+            self.reference = copy.deepcopy(model).eval().requires_grad_(False)
+            if cfg.reference_dtype is not None:
+                self.reference.to(getattr(torch, cfg.reference_dtype))
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.skipped_steps = 0
         """Steps dropped because their loss or gradient was not finite (see :meth:`step`)."""
@@ -171,8 +175,9 @@ class PolicyTrainer:
 
     # -- checkpoints ---------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Trainable weights, optimiser, schedule and step count (what a resumed run needs)."""
-        return {"weights": self.snapshot(), "optimizer": self.optimizer.state_dict(),
+        """Trainable weights (copied to the host: no second copy on the accelerator), optimiser, schedule and step
+        count (what a resumed run needs)."""
+        return {"weights": self.snapshot(device="cpu"), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "steps_done": self.steps_done}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

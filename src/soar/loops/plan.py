@@ -16,10 +16,12 @@ student shape, the RLOO step of the students' fine-tuning mode), else from
 :data:`THROUGHPUT`: CPU figures measured here by ``benchmarks/engines.py``,
 GPU figures marked *assumed*; either is scaled by parameter count to the
 config's model, and each figure can be overridden (``--gen-tok-s``,
-``--train-tok-s``).  Students run in parallel
-on ``devices`` devices (default: one student per device, as B.9's 32 GPUs for
-32 students); the teacher's generation and update run on one device while the
-students wait (as in Algorithm 1: the phases are sequential).
+``--train-tok-s``).  On GPUs the teacher holds
+a GPU of its own and the other ``devices - 1`` are student workers (default
+``devices``: one per student plus the teacher's, so one round of students per
+step); the step's time counts the rounds of students each worker trains one
+after another, and the teacher's generation and update while the students wait
+(as in Algorithm 1: the phases are sequential).
 
 Model shapes come from a local ``config.json`` (a directory, or the cached
 conversion of a GGUF model) or from :data:`KNOWN_MODELS` (no network).
@@ -238,9 +240,14 @@ def plan(cfg: SoarConfig, devices: int | None = None, length_fraction: float = 0
         raise ConfigError(f"--acceptance must be in (0, 1], got {acceptance}")
     shape = model_shape(cfg)
     speed = throughput(cfg, shape, gen_tok_s, train_tok_s, measured)
-    devices = devices or (1 if _device_kind(cfg) == "cpu" else students)
+    gpu = _device_kind(cfg) == "gpu"
+    devices = devices or (students + 1 if gpu else 1)
     if devices < 1:
         raise ConfigError(f"--devices must be at least 1, got {devices}")
+    # on GPUs the teacher holds one of its own (no GPU fits a 3B teacher and student together) and the other
+    # devices are student workers; one device (a CPU) runs everything
+    workers = devices - 1 if gpu and devices > 1 else devices
+    rounds = math.ceil(students / workers)  # students each worker trains one after another in a step
     hard, hard_source = (hard_problems, "given") if hard_problems else hard_set_size(cfg)
     train_split = None if hard is None else hard - round(hard * cfg.data.test_fraction)
     test_split = None if hard is None else hard - train_split
@@ -259,9 +266,8 @@ def plan(cfg: SoarConfig, devices: int | None = None, length_fraction: float = 0
         }
 
     def hours(work: dict[str, float]) -> dict[str, float]:
-        per_student_device = math.ceil(students / devices)  # students each device trains one after another
-        student_s = per_student_device * ((work["student_gen_tokens"] + work["eval_tokens"]) / students / speed.gen_tok_s
-                                          + work["student_train_tokens"] / students / speed.train_tok_s)
+        student_s = rounds * ((work["student_gen_tokens"] + work["eval_tokens"]) / students / speed.gen_tok_s
+                              + work["student_train_tokens"] / students / speed.train_tok_s)
         teacher_s = work["teacher_gen_tokens"] / speed.gen_tok_s + work["teacher_train_tokens"] / speed.train_tok_s
         wall = student_s + teacher_s
         return {"wall_s": wall, "device_hours": wall * devices / 3600}
@@ -285,29 +291,22 @@ def plan(cfg: SoarConfig, devices: int | None = None, length_fraction: float = 0
     compute = _bytes(cfg.model.compute_dtype) if cfg.model.compute_dtype not in (None, "auto") else w
     if cfg.model.compute_dtype == "auto":
         compute = 2 if _device_kind(cfg) == "gpu" else w
-    memory = {}
-    for role, policy, rows, new in (("teacher", t, cfg.compute.generation_batch_size, t.max_new_tokens),
-                                    ("student", s, cfg.compute.generation_batch_size, s.max_new_tokens)):
-        trainable = shape.lora_params(policy.lora_rank) if policy.finetune == "lora" else shape.params
-        parts = {"weights": shape.params * w, "gradients": trainable * w, "adamw": 2 * trainable * w,
-                 "kl_reference": shape.params * w if policy.finetune == "full" and policy.kl_coef else 0,
-                 "generation_copy": shape.params * compute if compute != w else 0,
-                 "kv_cache": rows * (PROMPT_TOKENS + new) * shape.kv_bytes_per_token(compute)}
-        memory[role] = {**parts, "total": sum(parts.values())}
+    memory = {role: _device_memory(shape, policy, w, compute, cfg.compute.generation_batch_size)
+              for role, policy in (("teacher", t), ("student", s))}
     student_trainable = shape.lora_params(s.lora_rank) if s.finetune == "lora" else shape.params
     teacher_trainable = shape.lora_params(t.lora_rank) if t.finetune == "lora" else shape.params
     host_kept = (r + 1) * student_trainable * w  # students kept for promotion (PromotionCandidates), on the host
-    # a sequential worker keeps its baseline's trainable weights on the device to restore each student from;
+    # a sequential worker keeps its baseline's trainable weights on the host to restore each student from;
     # batched LoRA merges promotions into the base, which is the baseline
     baseline_copy = student_trainable * w if cfg.compute.student_batch == 1 else 0
-    student_peak = memory["student"]["total"] + baseline_copy
+    student_peak = memory["student"]["total"]
     placements = [placement(students, gpus, memory["teacher"]["total"], student_peak, own)
                   for gpus in sorted({devices, students, students + 1}) for own in (True, False)]
     checkpoint = {"teacher": 3 * teacher_trainable * w, "students": student_trainable * w}
     return {
         "shape": shape, "params": shape.params, "speed": speed, "devices": devices, "acceptance": acceptance,
         "length_fraction": length_fraction, "B": B, "g": g, "n": n, "r": r, "M": M, "datasets": datasets,
-        "students": students, "step": first, "step_longest": longest, "step_time": run_time, "run": run,
+        "students": students, "workers": workers, "rounds": rounds, "step": first, "step_longest": longest, "step_time": run_time, "run": run,
         "run_time": run_hours, "outer_steps": run_steps, "evaluation": eval_work, "evaluation_hours": eval_s / 3600,
         "hard": hard, "hard_source": hard_source, "train_split": train_split, "test_split": test_split,
         "memory": memory, "host_kept_students": host_kept, "checkpoint": checkpoint,
@@ -316,8 +315,50 @@ def plan(cfg: SoarConfig, devices: int | None = None, length_fraction: float = 0
     }
 
 
+def _device_memory(shape: ModelShape, policy: Any, w: int, compute: int, generation_rows: int) -> dict[str, int]:
+    """The bytes one device holds for a policy (teacher or student) at its peak: what stays all step (weights,
+    AdamW moments, the KL reference, the generation copy) plus the larger of the two phases (generation: the KV
+    cache of one batch; training: gradients, activations and logits of one micro-batch).
+
+    Activations, per micro-batch of ``m = policy.micro_batch_size`` rows of ``T = PROMPT_TOKENS + max_new_tokens``
+    tokens, counted from the shapes (what autocast's backward keeps): a decoder layer saves per token
+    ``w * 2h + c * (8h + 3kv + 4i)`` bytes (the two norms' inputs in the weights' dtype ``w``; in the matmul
+    dtype ``c``: the q/k/v/gate/up inputs, q/k/v and the rotated q/k, the attention output, gate, up, SiLU and
+    product), and without ``gradient_checkpointing`` the weights' matmul-dtype copies (``P * c``) stay alive for
+    the backward too.  With ``gradient_checkpointing`` only each layer's input is kept (``L * m * T * h * w``)
+    plus one layer recomputed.  Logits: ``m * C * V * (c + 8)`` bytes for ``C`` tokens at once (the matmul-dtype
+    logits, their float32 copy and its gradient), ``C = logprob_chunk`` or the whole reply.
+    Checked against the two peaks measured on an H200 (``docs/gpu``: a 3B full fine-tune, micro-batch 4, 200 +
+    1,024 tokens): 63.5 GiB counted where 69.0 were measured with checkpointing and chunks of 256, 89.3 where
+    93.5 without; so :func:`placement` asks for :data:`HEADROOM` on top (allocator slack, temporaries)."""
+    trainable = shape.lora_params(policy.lora_rank) if policy.finetune == "lora" else shape.params
+    m, reply = policy.micro_batch_size, policy.max_new_tokens
+    tokens, kv = PROMPT_TOKENS + reply, shape.kv_heads * shape.head_dim
+    layer_token = w * 2 * shape.hidden + compute * (8 * shape.hidden + 3 * kv + 4 * shape.intermediate)
+    casts = shape.params * compute if compute != w else 0  # the weights' matmul-dtype copies autocast keeps
+    if policy.gradient_checkpointing:
+        activations = (shape.layers * m * tokens * shape.hidden * w + m * tokens * layer_token
+                       + casts // shape.layers)
+    else:
+        activations = shape.layers * m * tokens * layer_token + casts
+    chunk = min(policy.logprob_chunk or reply, reply)
+    reference = _bytes(policy.reference_dtype) if policy.reference_dtype else w
+    kept = {"weights": shape.params * w, "adamw": 2 * trainable * w,
+            "kl_reference": shape.params * reference if policy.finetune == "full" and policy.kl_coef else 0,
+            "generation_copy": shape.params * compute if compute != w else 0}
+    generation = {"kv_cache": generation_rows * tokens * shape.kv_bytes_per_token(compute)}
+    training = {"gradients": trainable * w, "activations": activations,
+                "logits": m * chunk * shape.vocab * (compute + 8)}
+    peak = sum(kept.values()) + max(sum(generation.values()), sum(training.values()))
+    return {**kept, **generation, **training, "kept": sum(kept.values()),
+            "generation_phase": sum(generation.values()), "training_phase": sum(training.values()), "total": peak}
+
+
 GPU_MEMORY = {"H100 80 GB": 81_559 * 2**20, "H200 141 GB": 143_771 * 2**20}
 """What ``nvidia-smi`` reports as each GPU's memory (MiB): 79.6 GiB and 140.4 GiB."""
+HEADROOM = 1.10
+"""A placement fits a GPU when its counted peak times this is within the GPU's memory: the count came 4-8% under
+the peaks measured on an H200 (:func:`_device_memory`)."""
 
 
 def placement(students: int, gpus: int, teacher: int, student: int, own: bool) -> dict[str, Any]:
@@ -330,7 +371,7 @@ def placement(students: int, gpus: int, teacher: int, student: int, own: bool) -
     peak = max(teacher, student) if own else teacher + student
     return {"gpus": gpus, "teacher_gpus": 1 if own else 0, "workers": workers,
             "rounds": math.ceil(students / workers) if workers else None, "peak": peak if workers else None,
-            "fits": {name: workers > 0 and peak <= size for name, size in GPU_MEMORY.items()}}
+            "fits": {name: workers > 0 and peak * HEADROOM <= size for name, size in GPU_MEMORY.items()}}
 
 
 def _n(x: float | None) -> str:
@@ -367,14 +408,24 @@ def render_plan(cfg: SoarConfig, p: dict[str, Any]) -> str:
     add(f"one evaluation run ({cfg.evaluation.max_steps} steps, per seed): {_n(ev['student_rollouts'])} rollouts, "
         f"{_n(ev['train_tokens'])} train tokens, {_n(ev['test_tokens'])} test-sampling tokens")
     add("")
-    add("memory per device (activations not included):")
-    for role, parts in p["memory"].items():
-        add(f"  {role:<8} {format_bytes(parts['total']):>10}  = " + ", ".join(
-            f"{k.replace('_', ' ')} {format_bytes(v)}" for k, v in parts.items() if k != "total" and v))
-    add(f"  host memory for students kept for promotion (r + 1 copies): {format_bytes(p['host_kept_students'])}")
+    add("memory per device at its peak (kept all step + the larger phase; activations estimated from the shapes):")
+    for role, policy in (("teacher", cfg.teacher), ("student", cfg.student)):
+        m = p["memory"][role]
+        name = lambda k: k.replace("_", " ") + (f" ({policy.reference_dtype})" if k == "kl_reference"  # noqa: E731
+                                                and policy.reference_dtype else "")
+        kept = ", ".join(f"{name(k)} {format_bytes(m[k])}" for k in ("weights", "adamw", "kl_reference",
+                                                                    "generation_copy") if m[k])
+        train = ", ".join(f"{k} {format_bytes(m[k])}" for k in ("gradients", "activations", "logits"))
+        add(f"  {role:<8} {format_bytes(m['total']):>10}  = kept {format_bytes(m['kept'])} ({kept})")
+        add(f"  {'':<8} {'':>10}    + training {format_bytes(m['training_phase'])} ({train}; micro-batch "
+            f"{policy.micro_batch_size}, checkpointing {'on' if policy.gradient_checkpointing else 'off'}, "
+            f"log-prob chunk {policy.logprob_chunk or 'off'})")
+        add(f"  {'':<8} {'':>10}    or generation {format_bytes(m['generation_phase'])} (kv cache of "
+            f"{cfg.compute.generation_batch_size} rows)")
+    add(f"  host memory for students kept for promotion (r + 1 copies): {format_bytes(p['host_kept_students'])}, "
+        f"and each worker's baseline copy: {format_bytes(p['baseline_copy'])}")
     if _device_kind(cfg) == "gpu":
-        add(f"  a student worker's peak: {format_bytes(p['student_peak'])} (with its baseline copy, "
-            f"{format_bytes(p['baseline_copy'])})")
+        add(f"  a student worker's peak: {format_bytes(p['student_peak'])}")
         add("placement (compute.teacher_gpus: 1 = the teacher on a GPU of its own, 0 = it shares one with a worker):")
         add(f"  {'GPUs':>4}  {'teacher_gpus':>12}  {'workers':>7}  {'rounds':>6}  {'peak per GPU':>12}  "
             + "  ".join(f"{name:>11}" for name in GPU_MEMORY))
@@ -382,7 +433,8 @@ def render_plan(cfg: SoarConfig, p: dict[str, Any]) -> str:
             add(f"  {row['gpus']:>4}  {row['teacher_gpus']:>12}  {row['workers']:>7}  {row['rounds'] or '-':>6}  "
                 f"{format_bytes(row['peak']) if row['peak'] else '-':>12}  "
                 + "  ".join(f"{'fits' if row['fits'][name] else 'no':>11}" for name in GPU_MEMORY))
-        add("  rounds: students each worker trains one after another in a step (the student phase's length)")
+        add(f"  rounds: students each worker trains one after another in a step (the student phase's length); "
+            f"fits: the peak plus {HEADROOM - 1:.0%} headroom")
     add(f"checkpoint on disk: teacher {format_bytes(p['checkpoint']['teacher'])} (weights + AdamW), students "
         f"{format_bytes(p['checkpoint']['students'])}; each kept teacher snapshot {format_bytes(p['teacher_snapshot'])} "
         f"(every {cfg.checkpoint.teacher_every} steps), each promoted student {format_bytes(p['checkpoint']['students'])}")
@@ -394,12 +446,18 @@ def render_plan(cfg: SoarConfig, p: dict[str, Any]) -> str:
     if "assumed" in speed.source and _device_kind(cfg) == "gpu":
         add("  measure them: bash scripts/gpu_check.sh on one GPU, then soar plan --measured gpu_check.json "
             "(one H200 run: docs/gpu/)")
-    add(f"devices: {p['devices']} (students spread one per device, the teacher phases on one)")
+    if _device_kind(cfg) == "gpu" and p["devices"] > 1:
+        add(f"devices: {p['devices']} GPUs (--devices): the teacher on one of its own, {p['workers']} student workers, "
+            f"{p['rounds']} round{'s' if p['rounds'] > 1 else ''} of students per step")
+    else:
+        add(f"devices: {p['devices']} (the students one after another: {p['rounds']} rounds, the teacher phases "
+            f"on the same device)")
     step_h = p["step_time"]["wall_s"] / 3600
     hours = p["run_time"]["device_hours"]
-    add(f"estimate: {step_h * 60:.1f} min per outer step; whole run {p['run_time']['wall_s'] / 3600:.1f} h wall "
+    add(f"estimate ({p['rounds']} round{'s' if p['rounds'] > 1 else ''} of students): {step_h * 60:.1f} min per outer step; whole run {p['run_time']['wall_s'] / 3600:.1f} h wall "
         f"= {hours:,.0f} {kind}-hours" if hours >= 10 else
-        f"estimate: {step_h * 60:.1f} min per outer step; whole run {p['run_time']['wall_s'] / 3600:.2f} h wall "
+        f"estimate ({p['rounds']} rounds of students): {step_h * 60:.1f} min per outer step; whole run "
+        f"{p['run_time']['wall_s'] / 3600:.2f} h wall "
         f"= {hours:.2f} {kind}-hours")
     add(f"one evaluation run (per seed): {p['evaluation_hours']:.1f} {kind}-hours")
     if cfg.model.name == "meta-llama/Llama-3.2-3B-Instruct" and _device_kind(cfg) == "gpu":

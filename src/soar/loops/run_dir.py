@@ -9,7 +9,8 @@ Layout::
     RUN/tensorboard/                 event files (when tensorboard is installed)
     RUN/status.json                  what the run is doing now: step, phase, since (unix seconds), pid
     RUN/checkpoints/step_NNNN/       teacher.pt, students.pt, rng.pt, state.json (the only optimiser state kept;
-                                     the newest ``checkpoint.keep``, state.json with each part's size and CRC-32)
+                                     the newest ``checkpoint.keep``, state.json with each part's size and CRC-32;
+                                     a part unchanged since the previous one, a hard link to it)
     RUN/checkpoints/latest           name of the last complete checkpoint
     RUN/promoted/stage_N/            every promoted student: student.pt (trainable weights) and info.json
                                      (step, dataset, Q_R accuracy measured and re-checked, hard-train accuracy)
@@ -178,20 +179,47 @@ class RunDir:
 
     # -- checkpoints -----------------------------------------------------------
     def save_checkpoint(self, step: int, tensors: dict[str, Any], state: dict[str, Any], keep: int = 1,
-                        checksums: bool = True) -> dict[str, int]:
+                        checksums: bool = True, tags: dict[str, str] | None = None) -> dict[str, int]:
         """Write the checkpoint of ``step`` and point ``latest`` at it; all but the newest ``keep`` are removed
-        after that.  ``state.json`` gets each part's size (and, ``checksums``, CRC-32).  Returns the size in bytes
-        of each part."""
+        after that.  ``state.json`` gets each part's size (and, ``checksums``, CRC-32, computed as the bytes are
+        written: nothing is read back).  Returns the size in bytes of each part.
+
+        ``tags``: a part whose tag (say, the students' baseline version) equals the one the latest checkpoint
+        recorded for it is not written again but hard-linked from there (the bytes are the same; a part that is
+        not there at its recorded size is written).  A value in ``tensors`` may be a function that returns it,
+        called only when the part is written."""
         name = f"step_{step:04d}"
         final = self.checkpoints / name
+        tags = tags or {}
         if keep >= 2:  # at most `keep` on disk while writing: the oldest goes first, keep - 1 >= 1 stay intact
             self._prune(below=step, keep=keep - 1)
-        self.require_space(payload_bytes(tensors), f"the checkpoint of step {step}")  # the old ones stay until then
-        _save_folder(final, tensors, state, info_name="state.json", hint=self.resume_hint, manifest=checksums)
+        reuse = self._reusable(tags, below=step)
+        tensors = {k: (v if k in reuse or not callable(v) else v()) for k, v in tensors.items()}
+        written = {k: v for k, v in tensors.items() if k not in reuse}
+        self.require_space(payload_bytes(written), f"the checkpoint of step {step}")  # the old ones stay until then
+        _save_folder(final, written, state, info_name="state.json", hint=self.resume_hint, manifest=checksums,
+                     links=reuse, tags=tags)
         write_atomic(self.checkpoints / "latest", name)
         self._checked = None
         self._prune(below=step + 1, keep=keep)
         return {p.stem: p.stat().st_size for p in sorted(final.glob("*.pt"))}
+
+    def _reusable(self, tags: dict[str, str], below: int) -> dict[str, tuple[Path, dict[str, Any]]]:
+        """The parts of the newest checkpoint before step ``below`` whose recorded tag is ``tags``' and whose file
+        is there at its recorded size: part -> (its file, its record in state.json)."""
+        folders = [f for f in self._checkpoint_folders() if _step_of(f) < below]
+        if not tags or not folders:
+            return {}
+        try:
+            parts = json.loads((folders[0] / "state.json").read_text(encoding="utf-8")).get("parts") or {}
+        except (OSError, ValueError):
+            return {}
+        found = {}
+        for part, tag in tags.items():
+            path, record = folders[0] / f"{part}.pt", parts.get(part) or {}
+            if record.get("tag") == tag and path.is_file() and path.stat().st_size == record.get("bytes"):
+                found[part] = (path, record)
+        return found
 
     def _prune(self, below: int, keep: int) -> None:
         """Keep the newest ``keep`` checkpoints of steps before ``below`` (and the ``latest`` pointer); remove the
@@ -330,11 +358,14 @@ def _crc32(path: Path) -> int:
 
 
 def _save_folder(final: Path, tensors: dict[str, Any], info: dict[str, Any], info_name: str = "info.json",
-                 hint: str = "", manifest: bool | None = None) -> None:
+                 hint: str = "", manifest: bool | None = None,
+                 links: dict[str, tuple[Path, dict[str, Any]]] | None = None, tags: dict[str, str] | None = None) -> None:
     """``final/<part>.pt`` for each tensor part and ``final/<info_name>``, through a temporary folder renamed into
     place: a kill never leaves a half-written folder under the final name, and a failed write (a full disk)
     removes the temporary folder and raises :class:`DiskSpaceError` (``hint``: how to go on).  ``manifest``
-    (not None): ``info["parts"]`` records each part's size, and with True its CRC-32 (:func:`checkpoint_problem`)."""
+    (not None): ``info["parts"]`` records each part's size, and with True its CRC-32 (:func:`checkpoint_problem`),
+    computed from the bytes as they are written.  ``links``: parts hard-linked from another folder with the record
+    they had there (``part -> (file, record)``); ``tags``: a tag recorded with each named part."""
     import torch
 
     tmp = final.with_name(final.name + ".tmp")
@@ -342,11 +373,22 @@ def _save_folder(final: Path, tensors: dict[str, Any], info: dict[str, Any], inf
     try:
         tmp.mkdir(parents=True)
         parts = {}
+        for key, (source, record) in (links or {}).items():
+            try:
+                os.link(source, tmp / f"{key}.pt")
+            except OSError:  # a file system without hard links: the same bytes, copied
+                shutil.copyfile(source, tmp / f"{key}.pt")
+            parts[key] = dict(record)
         for key, value in tensors.items():
-            torch.save(value, tmp / f"{key}.pt")
-            parts[key] = {"bytes": (tmp / f"{key}.pt").stat().st_size}
+            with (tmp / f"{key}.pt").open("wb") as handle:
+                writer = _Crc32Writer(handle)
+                torch.save(value, writer)
+            parts[key] = {"bytes": writer.bytes}
             if manifest:
-                parts[key]["crc32"] = _crc32(tmp / f"{key}.pt")
+                parts[key]["crc32"] = writer.crc
+        for key, tag in (tags or {}).items():
+            if key in parts:
+                parts[key]["tag"] = tag
         if manifest is not None:
             info = {**info, "parts": parts}
         (tmp / info_name).write_text(json.dumps(info, indent=1), encoding="utf-8")
@@ -363,3 +405,18 @@ def _save_folder(final: Path, tensors: dict[str, Any], info: dict[str, Any], inf
     fsync(final.parent)
 
 
+class _Crc32Writer:
+    """A file that counts and CRC-32s the bytes :func:`torch.save` writes through it (so no part is read back)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.crc, self.bytes = handle, 0, 0
+
+    def write(self, data: Any) -> int:
+        import zlib
+
+        self.crc = zlib.crc32(data, self.crc)
+        self.bytes += len(memoryview(data).cast("B"))
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()

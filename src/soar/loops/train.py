@@ -192,23 +192,28 @@ class _AfterStep:
         if every and (step + 1) % every == 0:
             run.save_teacher(step, self.teacher.snapshot(device="cpu"), cfg.checkpoint.teacher_keep)
         run.append("memory.jsonl", [_memory(step, self.pool)])
-        run.set_status(step, "checkpoint")
-        written = run.save_checkpoint(step, {"teacher": self.teacher.state_dict(), "students": self.pool.state_dict(),
-                                             "rng": torch.get_rng_state()},
-                                      {"step": step, "promotion": asdict(promotion)},
-                                      keep=cfg.checkpoint.keep, checksums=cfg.checkpoint.checksums)
+        self.dropped = self.dropped + 1 if record.teacher_skipped else 0
+        stop = bool(cfg.compute.nonfinite_limit) and self.dropped >= cfg.compute.nonfinite_limit
+        written = {}
+        if (step + 1) % cfg.checkpoint.every == 0 or step + 1 == cfg.outer_steps or stop:
+            run.set_status(step, "checkpoint")
+            written = run.save_checkpoint(step, {"teacher": self.teacher.state_dict(),
+                                                 "students": self.pool.state_dict, "rng": torch.get_rng_state()},
+                                          {"step": step, "promotion": asdict(promotion)},
+                                          keep=cfg.checkpoint.keep, checksums=cfg.checkpoint.checksums,
+                                          tags={"students": f"baseline {self.pool.baseline_version}"})
+            # the students' part changes only with a promotion: until then it is linked, not fetched and rewritten
         if self.tensorboard is not None:
             for key in ("mean_reward", "moving_average", "baseline_accuracy", "acceptance_rate"):
                 self.tensorboard.add_scalar(key, getattr(record, key), step)
             self.tensorboard.flush()
         self.console.print(_line(record))
-        self.dropped = self.dropped + 1 if record.teacher_skipped else 0
-        if cfg.compute.nonfinite_limit and self.dropped >= cfg.compute.nonfinite_limit:
+        if stop:
             raise SoarError(f"step {step}: the teacher's update was dropped {self.dropped} times in a row for a "
                             f"NaN or inf in its loss or gradient (weights unchanged; the run is saved "
                             f"through this step): lower teacher.lr or raise compute.nonfinite_limit in "
                             f"{run.path / 'config.yaml'}, then soar train --resume {run.path}")
-        if not self.sizes:
+        if written and not self.sizes:
             self.sizes = written
             self.console.print("checkpoint " + ", ".join(f"{part} {format_bytes(b)}" for part, b in written.items())
                                + f" (total {format_bytes(sum(written.values()))}; the newest "

@@ -16,7 +16,11 @@ weights reach the driver during the student phase.  On ``promote`` only the
 chosen student's weights travel: once from its worker into Ray's object store,
 from there to every other worker (``adopt``), and once to the driver, which
 keeps them as the baseline for the checkpoint and for replacement workers.
-Then the new baseline is scored again on Q_R (the re-check).  Driver memory
+Then the new baseline is scored again on Q_R (the re-check).  Q_R is scored
+in ``compute.workers`` parts (:func:`score_parts`), on Ray one part per worker
+at once, in this process one after another, so both pools score alike; a
+promotion's ``adopt`` and a resume's baseline go to every worker at once,
+each read from the object store (put there once).  Driver memory
 is thus one student's weights plus the baseline, whatever the fan-out (issue
 26: returning every student's weights cost ~12.9 GB per 3B student, ~411 GB
 per outer step of ``paper-math``).
@@ -60,6 +64,21 @@ def batches(jobs: list[StudentJob], size: int) -> list[list[StudentJob]]:
     return [jobs[i:i + size] for i in range(0, len(jobs), size)]
 
 
+def score_parts(questions: list[dict[str, Any]], parts: int) -> list[list[dict[str, Any]]]:
+    """``questions`` cut into at most ``parts`` contiguous, near-equal, non-empty parts (scored one per worker)."""
+    parts = max(1, min(parts, len(questions)))
+    size, extra = divmod(len(questions), parts)
+    cuts = [i * size + min(i, extra) for i in range(parts + 1)]
+    return [questions[a:b] for a, b in zip(cuts, cuts[1:])]
+
+
+def merge_scores(job_id: str, results: list[StudentResult]) -> StudentResult:
+    """One greedy score from the scores of its parts (in order): the correct counts joined, accuracy over all."""
+    correct = [c for r in results for c in r.correct]
+    return StudentResult(job_id, sum(correct) / max(1, len(correct)), correct,
+                         eval_seconds=max((r.eval_seconds for r in results), default=0.0))
+
+
 class _Keeper:
     """What the pool keeps of each trained student the promotion rule may still choose: its weights (in this
     process) or where they are (on Ray: the worker that holds them)."""
@@ -95,14 +114,20 @@ class InProcessStudentPool:
         self.repeats, self.batch = cfg.inner.repeats, cfg.compute.student_batch
         self.keeper = _Keeper(self.repeats, 0.0)
         self.weights_format = worker.weights_format
+        self.parts = cfg.compute.workers
+        """Q_R is scored in as many parts as a Ray pool of this config has workers (the same numbers)."""
         self.name = "inprocess" + ("+batched" if self.batch > 1 else "")
+
+    def _evaluate(self, job_id: str, questions: list[dict[str, Any]]) -> StudentResult:
+        return merge_scores(job_id, [self.worker.evaluate(job_id, part)
+                                     for part in score_parts(questions, self.parts)])
 
     @property
     def baseline_version(self) -> int:
         return self.worker.baseline_version
 
     def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult:
-        return self.worker.evaluate("baseline", reward_questions)
+        return self._evaluate("baseline", reward_questions)
 
     def run(self, jobs: list[StudentJob], baseline_accuracy: float,
             progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]:
@@ -129,7 +154,7 @@ class InProcessStudentPool:
         """Make ``job``'s trained student, as it was measured, the new baseline; returns its accuracy on the job's
         Q_R scored again (the re-check)."""
         self.worker.adopt(self.keeper.take(job))
-        return self.worker.evaluate(f"{job.job_id}-recheck", job.reward_questions)
+        return self._evaluate(f"{job.job_id}-recheck", job.reward_questions)
 
     def baseline_weights(self) -> dict[str, Any]:
         return self.worker.baseline_weights()
@@ -318,6 +343,8 @@ class RayStudentPool:
         """The baseline a replacement worker is built from; after a promotion it holds the promoted weights (the
         one copy of them in the driver, also what checkpoints and ``promoted/`` are written from)."""
         self.deadlines = _Deadlines(c.worker_timeout_s)
+        self._stored: tuple[dict[str, Any], Any] | None = None
+        """(the state, its object ref) while ``self.state`` is that state."""
         self.actors = [self._spawn() for _ in range(c.workers)]
         self.incarnations = [0] * c.workers
         self.nodes = [""] * c.workers
@@ -332,7 +359,14 @@ class RayStudentPool:
         self.name = "ray" + ("+batched" if self.batch > 1 else "")
 
     def _spawn(self) -> Any:
-        return self.remote.remote(self.cfg, self.state, self.threads)
+        return self.remote.remote(self.cfg, self._stored_state(), self.threads)
+
+    def _stored_state(self) -> Any:
+        """``self.state`` in Ray's object store, put there once per baseline (workers read it from there: a
+        baseline sent to N workers is not serialised N times)."""
+        if self._stored is None or self._stored[0] is not self.state:
+            self._stored = (self.state, self.ray.put(self.state))
+        return self._stored[1]
 
     def _await_ready(self, slots: list[int]) -> None:
         """Wait for the workers in ``slots`` to start (placed by Ray, model loaded); one that does not within the
@@ -396,11 +430,13 @@ class RayStudentPool:
                 self._replace(index, error, deaths, what)
 
     def _on_all(self, method: str, *args: Any, what: str) -> None:
-        """The student-worker method ``method`` on every worker; a worker that dies is replaced, built from
-        ``self.state`` (which already holds what ``method`` would have put in place)."""
-        for index in range(len(self.actors)):
+        """The student-worker method ``method`` on every worker at once (each call is sent before any is waited
+        for); a worker that dies is replaced, built from ``self.state`` (which already holds what ``method``
+        would have put in place).  Pass large arguments as object refs: each is then read from the store."""
+        refs = [actor.call.remote(method, *args) for actor in self.actors]
+        for index, ref in enumerate(refs):
             try:
-                self._wait(self.actors[index].call.remote(method, *args), "call", what, index)
+                self._wait(ref, "call", what, index)
             except self.ray.exceptions.RayActorError as error:
                 self._replace(index, error, 1, what)
 
@@ -421,7 +457,21 @@ class RayStudentPool:
         self._await_ready([index])  # a replacement Ray cannot place (a lost node, a full cluster) stops the run
 
     def baseline_accuracy(self, reward_questions: list[dict[str, Any]]) -> StudentResult:
-        return self._get(0, "call", "evaluate", "baseline", reward_questions, what="the baseline's evaluation")
+        return self._evaluate("baseline", reward_questions, "the baseline's evaluation")
+
+    def _evaluate(self, job_id: str, questions: list[dict[str, Any]], what: str) -> StudentResult:
+        """The baseline scored on ``questions``, one part per worker, all at once (:func:`score_parts`); a worker
+        that dies is replaced and scores its part again."""
+        parts = score_parts(questions, len(self.actors))
+        refs = [self.actors[i].call.remote("evaluate", job_id, part) for i, part in enumerate(parts)]
+        results = []
+        for index, (ref, part) in enumerate(zip(refs, parts)):
+            try:
+                results.append(self._wait(ref, "call", what, index))
+            except self.ray.exceptions.RayActorError as error:
+                self._replace(index, error, 1, what)
+                results.append(self._get(index, "call", "evaluate", job_id, part, what=what))
+        return merge_scores(job_id, results)
 
     def run(self, jobs: list[StudentJob], baseline_accuracy: float,
             progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]:
@@ -508,7 +558,7 @@ class RayStudentPool:
         self.baseline_version += 1
         self.state = {**self._driver_state(weights), "version": self.baseline_version}
         self._on_all("adopt", ref, what=f"the promotion of {job.job_id}")  # each worker reads the stored weights
-        return self._get(0, "call", "evaluate", f"{job.job_id}-recheck", job.reward_questions, what="the re-check")
+        return self._evaluate(f"{job.job_id}-recheck", job.reward_questions, "the re-check")
 
     def _driver_state(self, weights: dict[str, Any]) -> dict[str, Any]:
         """The baseline state after adopting ``weights`` (what a replacement worker is built from)."""
@@ -534,7 +584,7 @@ class RayStudentPool:
         """Every (fresh) worker takes ``state`` as its baseline (a resumed run); replacements are built from it."""
         self.state = state
         self.baseline_version = int(state.get("version", 0))
-        self._on_all("load_baseline_state", state, what="loading the checkpoint's baseline")
+        self._on_all("load_baseline_state", self._stored_state(), what="loading the checkpoint's baseline")
 
     def memory(self) -> dict[str, Any]:
         """Per worker, its peak resident memory and the most students' weights it has held at once."""

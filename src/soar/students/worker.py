@@ -111,7 +111,7 @@ class SequentialWorker:
                                      compute_dtype=compute_dtype)
         # compute.generator's engine (vllm: full weights pushed after every step, restore and promotion)
         self.generator = trainer_generator(cfg.compute, self.trainer, tokenizer, compute_dtype)
-        self.baseline = self.trainer.snapshot()
+        self.baseline = self.trainer.snapshot(device="cpu")  # on the host: each student starts from a copy of it
         self.baseline_version = 0
         self.weights_format = "adapter" if cfg.student.finetune == "lora" else "full"
 
@@ -131,7 +131,7 @@ class SequentialWorker:
     def adopt(self, weights: dict[str, Any]) -> None:
         """A promoted student's weights become the baseline (and, full fine-tuning, the KL reference)."""
         self.trainer.restore(weights)
-        self.baseline = self.trainer.snapshot()
+        self.baseline = self.trainer.snapshot(device="cpu")
         self.baseline_version += 1
         self.trainer.set_reference_to_current()
 
