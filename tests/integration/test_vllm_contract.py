@@ -20,6 +20,7 @@ import torch
 from soar.engines.base import SamplingParams, WeightUpdate
 from soar.engines.generation import HFGenerator
 from soar.engines.tiny import default_tokenizer, tiny_model
+from soar.errors import SoarError
 
 FAKES = str(Path(__file__).resolve().parents[1] / "fakes")
 PROMPTS = ["Hello there", "Write a number:"]
@@ -89,6 +90,27 @@ def test_the_fake_catches_a_push_without_a_prefix_cache_reset(vllm, model_dir, m
                                                        .named_parameters()), version=1))
     with pytest.raises(vllm.ContractError, match="without reset_prefix_cache"):
         _greedy(generator, generator.tokenizer)
+
+
+def test_a_vllm_whose_private_weight_path_moved_stops_at_start_up_in_one_line(vllm, model_dir, monkeypatch):
+    """Issue 35: the in-place push goes through a private attribute path (TRL's colocate mode); a vLLM that moved
+    it must not fall back silently (to an RPC that needs insecure serialisation) but stop when the engine is
+    built, naming its version."""
+    from soar.engines.vllm_generator import VLLMGenerator
+
+    class Moved(vllm.LLM):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            del self.llm_engine.model_executor  # where a later vLLM might have moved the model
+
+    monkeypatch.setattr(vllm, "LLM", Moved)
+    monkeypatch.setattr(vllm, "__version__", "9.9.0", raising=False)
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    with pytest.raises(SoarError) as caught:
+        VLLMGenerator(model_dir)
+    message = str(caught.value)
+    assert "vLLM 9.9.0" in message and "model_runner.model" in message and "compute.generator: hf" in message
+    assert "\n" not in message
 
 
 def test_sleep_level_1_keeps_the_weights_and_nothing_runs_while_asleep(vllm, model_dir, monkeypatch):

@@ -27,7 +27,8 @@ Version-sensitive calls:
   ``llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights(...)``
   then ``llm.reset_prefix_cache()``.  That private path exists in V0 and in V1 only
   while the engine core runs in this process, so an engine built here sets
-  ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (unless already set).  When the model is in
+  ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (unless already set) and looks the path up
+  once at start-up: a vLLM that moved it stops there in one line naming its version.  When the model is in
   another process (a user-supplied multiprocess ``LLM``) the weights go through
   ``LLM.collective_rpc(callable)`` as CPU tensors, which vLLM >= 0.9 allows only with
   ``VLLM_ALLOW_INSECURE_SERIALIZATION=1``.
@@ -129,6 +130,11 @@ class VLLMGenerator:
                 **engine_kwargs,
             )
         self.llm = model
+        self._in_process = building and os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
+        """Built here with the engine core in this process: the weights go in through :meth:`_local_model`, and
+        a vLLM where that private path moved is one line at start-up, never a silent fallback."""
+        if self._in_process:
+            self._local_model()
         self.tokenizer = self.llm.get_tokenizer()
         self._lora: Any = None  # the LoRARequest generation goes through, or None for the base model
         self._lora_version = 0
@@ -225,10 +231,18 @@ class VLLMGenerator:
         self.llm.reset_prefix_cache()
 
     def _local_model(self) -> Any:
-        """The engine's ``nn.Module`` when it lives in this process (V0, or V1 without multiprocessing)."""
+        """The engine's ``nn.Module`` when it lives in this process (V0, or V1 without multiprocessing); None for
+        a user's multiprocess ``LLM`` (weights then go through ``collective_rpc``).  An engine built here whose
+        model is not at that path is an error naming the vLLM version, not a fallback."""
         try:
             return self.llm.llm_engine.model_executor.driver_worker.model_runner.model
         except AttributeError:
+            if self._in_process:
+                version = getattr(self._vllm, "__version__", "?")
+                raise SoarError(f"vLLM {version}: the engine's model is not at llm.llm_engine.model_executor."
+                                f"driver_worker.model_runner.model (TRL's colocate path; soar was checked against "
+                                f"vLLM 0.8-0.34), so weights cannot be pushed in place; use a vLLM in that range or "
+                                f"compute.generator: hf") from None
             return None
 
     def set_lora(self, path: str | os.PathLike[str] | None) -> None:
