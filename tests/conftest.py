@@ -6,6 +6,10 @@ import os
 # long spinning as sleeping, and tests/integration/test_evaluation_pipeline.py passed its 600 s timeout (48 s alone);
 # on an idle machine the two are within noise.  A run of the suite beside other work keeps its pace.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Ray starts its workers at niceness 15; beside other CPU-bound work they then wait for it (2026-12-07, 2 cores, two
+# busy processes beside the suite: test_paper_fanout took 596 s of its 600 s timeout, 33 s alone).  Every cluster a
+# test starts runs its workers at the tests' own priority (soar's local clusters do the same: connect_ray).
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 import pytest  # noqa: E402
 

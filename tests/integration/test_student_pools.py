@@ -5,6 +5,7 @@ accuracies move, and every Ray worker can load it from its folder as ``soar trai
 """
 
 import json
+import sys
 import threading
 import time
 
@@ -147,14 +148,20 @@ def in_process(model_dir, tmp_path_factory):
     return cfg, base, first, recheck, second
 
 
-def test_ray_pool_equals_the_in_process_pool_and_promotion_reaches_every_worker(ray_cluster, in_process):
+def test_ray_pool_equals_the_in_process_pool_and_promotion_reaches_every_worker(ray_cluster, in_process, tmp_path):
     from soar.students.pool import RayStudentPool
 
     cfg, base, first, recheck, second = in_process
-    pool = RayStudentPool(cfg)
+    pool = RayStudentPool(cfg, worker_log=tmp_path / "workers.log")
     try:
         assert pool.baseline_accuracy(_jobs(cfg)[0].reward_questions).accuracy == base.accuracy
+        # what a worker prints (a warning, a traceback it logs) reaches the run's workers.log after the step
+        ray_cluster.get(pool.actors[1].__ray_call__.remote(lambda host: print("a line from worker 1", file=sys.stderr)))
         assert _summary(pool.run(_jobs(cfg), base.accuracy)) == _summary(first)
+        log = (tmp_path / "workers.log").read_text()
+        header = f"== worker 1 ({pool.nodes[1]}) ==\n"
+        assert pool.nodes[1] and header in log
+        assert "a line from worker 1\n" in log.split(header, 1)[1].split("== worker ")[0]
         assert pool.promote(_chosen(cfg, first, base.accuracy)).accuracy == recheck.accuracy
         assert pool.baseline_version == 1
         # both workers hold the promoted baseline: each runs one of the next step's two batches

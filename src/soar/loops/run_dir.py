@@ -8,6 +8,7 @@ Layout::
     RUN/promotion_questions.jsonl    PQ: the datasets that led to promotions, with step and stage
     RUN/tensorboard/                 event files (when tensorboard is installed)
     RUN/status.json                  what the run is doing now: step, phase, since (unix seconds), pid
+    RUN/workers.log                  what Ray workers printed, after each step's students (``compute.pool: ray``)
     RUN/checkpoints/step_NNNN/       teacher.pt, students.pt, rng.pt, state.json (the only optimiser state kept;
                                      the newest ``checkpoint.keep``, state.json with each part's size and CRC-32;
                                      a part unchanged since the previous one, a hard link to it)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from soar.config import SoarConfig
@@ -29,11 +30,12 @@ class Setup:
     reward: Reward
 
     @contextmanager
-    def student_pool(self, model: Any) -> Iterator[StudentPool]:
-        """``compute.pool``'s students over ``model`` (in-process; Ray workers load their own and ignore it)."""
+    def student_pool(self, model: Any, worker_log: Path | None = None) -> Iterator[StudentPool]:
+        """``compute.pool``'s students over ``model`` (in-process; Ray workers load their own and ignore it);
+        ``worker_log``: where Ray workers' output is appended after each step's students."""
         from soar.students.pool import build_pool
 
-        with closing(build_pool(self.cfg, model, self.tokenizer, self.verifier)) as pool:
+        with closing(build_pool(self.cfg, model, self.tokenizer, self.verifier, worker_log)) as pool:
             yield pool
 
 

@@ -95,7 +95,7 @@ def train(cfg: SoarConfig | None = None, out: str | Path | None = None, resume: 
         generator = build_generator(cfg.compute, teacher.model, s.tokenizer, compute_dtype=s.precision)
         console.print(f"model {cfg.model.name} loaded in {time.perf_counter() - started:.1f} s  |  weights "
                       f"{cfg.model.dtype}, matmuls {matmul_dtype_name(cfg.model)}")
-        with s.student_pool(student_model) as pool:
+        with s.student_pool(student_model, worker_log=run.path / "workers.log") as pool:
             console.print(f"students: {pool_description(cfg)}")
             promotion, first = _resume(run, resume, teacher, generator, pool, console)
             parts = Teacher(teacher, generator, s.tokenizer, s.verifier.parseable_many)

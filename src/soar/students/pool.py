@@ -51,6 +51,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from soar.algo.promotion import PromotionCandidates
@@ -180,6 +181,8 @@ class _WorkerHost:
         from soar.math.verify import Verifier
         from soar.students.worker import build_worker
 
+        self.output = _Captured()  # what this worker prints, also kept for the driver's workers.log
+        sys.stdout, sys.stderr = _Tee(sys.stdout, self.output), _Tee(sys.stderr, self.output)
         if threads:
             torch.set_num_threads(threads)
         model, tokenizer = load_model(cfg.model)
@@ -235,12 +238,53 @@ class _WorkerHost:
     def gpu_ids(self) -> list[int]:
         return _ray_gpu_ids()
 
+    def drain_output(self) -> str:
+        """What this worker's Python code printed (stdout and stderr: warnings, tracebacks it logged) since the
+        last call, at most :data:`_Captured.LIMIT` characters of it."""
+        return self.output.drain()
+
     def kept_keys(self) -> list[tuple[int, int]]:
         return sorted(self.kept)
 
     def memory(self) -> tuple[int, int]:
         """This worker's peak resident memory and the most students' weights it has held at once."""
         return self.peak_rss_bytes(), self.peak_kept
+
+
+class _Captured:
+    """Text written to a worker's streams since the last :meth:`drain` (the newest :data:`LIMIT` characters)."""
+
+    LIMIT = 1_000_000
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size > 2 * self.LIMIT:
+            kept = "".join(self.parts)[-self.LIMIT:]
+            self.parts, self.size = [kept], len(kept)
+
+    def drain(self) -> str:
+        text = "".join(self.parts)[-self.LIMIT:]
+        self.parts, self.size = [], 0
+        return text
+
+
+class _Tee:
+    """A text stream that writes through to ``stream`` (Ray's per-worker log files) and into ``captured``."""
+
+    def __init__(self, stream: Any, captured: _Captured) -> None:
+        self.stream, self.captured = stream, captured
+
+    def write(self, text: str) -> int:
+        self.captured.write(text)
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding ... of the real stream
+        return getattr(self.stream, name)
 
 
 class _TeacherSeat:
@@ -266,6 +310,9 @@ def connect_ray(cfg: SoarConfig) -> Any:
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"address": c.ray_address} if c.ray_address else {
             "num_cpus": max(os.cpu_count() or 1, c.workers * c.worker_cpus), "include_dashboard": False}
+        if not c.ray_address:  # a local cluster: its workers train the students, so they run at the driver's
+            os.environ.setdefault("RAY_worker_niceness", "0")  # priority (Ray's default, 15, starved them 18x
+            # beside two busy processes on 2 cores: a 33 s test took 596 s)
         ray.init(ignore_reinit_error=True, log_to_driver=False, configure_logging=False, **kwargs)
     return ray
 
@@ -329,8 +376,10 @@ class _Holder:
 class RayStudentPool:
     """Students on ``compute.workers`` warm Ray actors; see the module doc."""
 
-    def __init__(self, cfg: SoarConfig, state: dict[str, Any] | None = None) -> None:
+    def __init__(self, cfg: SoarConfig, state: dict[str, Any] | None = None, worker_log: Path | None = None) -> None:
         ray = connect_ray(cfg)
+        self.worker_log = worker_log
+        """Where what the workers print is appended after each step's students (``RUN/workers.log``), or None."""
         self.ray = ray
         self.cfg = cfg
         c = cfg.compute
@@ -530,6 +579,7 @@ class RayStudentPool:
                     for result in done[number]:
                         progress(result)
             idle.append(actor)
+        self.drain_output()  # the step's worker output into workers.log, while the teacher's phase is next
         return [result for number in sorted(done) for result in done[number]]
 
     def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
@@ -591,7 +641,30 @@ class RayStudentPool:
         rows = [self._get(i, "memory", what="reading its memory") for i in range(len(self.actors))]
         return {"workers_peak_rss_bytes": [rss for rss, _ in rows], "workers_peak_kept": [kept for _, kept in rows]}
 
+    def drain_output(self) -> None:
+        """Append what every worker printed since the last drain to ``worker_log``, one block per worker headed
+        by its index and node (a worker that died took its output with it; Ray's session logs keep a copy)."""
+        if self.worker_log is None or not self.actors:
+            return
+        refs = [actor.drain_output.remote() for actor in self.actors]
+        blocks = []
+        for index, ref in enumerate(refs):
+            try:
+                text = self._wait(ref, "call", "reading its output", index)
+            except self.ray.exceptions.RayActorError:
+                continue
+            if text:
+                blocks.append(f"== worker {index} ({self.nodes[index] or 'node unknown'}) ==\n{text.rstrip()}\n")
+        if blocks:
+            with open(self.worker_log, "a", encoding="utf-8") as handle:
+                handle.write("".join(blocks))
+
     def close(self) -> None:
+        if self.actors:
+            try:
+                self.drain_output()
+            except Exception:  # closing after a failure: what was printed is in Ray's session logs too
+                pass
         for actor in self.actors:
             self.ray.kill(actor, no_restart=True)
         self.actors = []
@@ -607,8 +680,9 @@ def pool_description(cfg: SoarConfig) -> str:
     return f"{how}, {where}"
 
 
-def build_pool(cfg: SoarConfig, model: Any, tokenizer: Any, verifier: Any) -> Any:
-    """The pool ``compute.pool`` names (``model``: the student's copy, used by the in-process pool only)."""
+def build_pool(cfg: SoarConfig, model: Any, tokenizer: Any, verifier: Any, worker_log: Path | None = None) -> Any:
+    """The pool ``compute.pool`` names (``model``: the student's copy, used by the in-process pool only;
+    ``worker_log``: where Ray workers' output is appended, see :meth:`RayStudentPool.drain_output`)."""
     if cfg.compute.pool == "ray":
         try:
             import ray  # noqa: F401
@@ -616,7 +690,7 @@ def build_pool(cfg: SoarConfig, model: Any, tokenizer: Any, verifier: Any) -> An
             from soar.errors import ConfigError
 
             raise ConfigError("compute.pool: ray needs Ray: pip install 'ray[default]' (or the soar[ray] extra)") from None
-        return RayStudentPool(cfg)
+        return RayStudentPool(cfg, worker_log=worker_log)
     from soar.students.worker import build_worker
 
     return InProcessStudentPool(build_worker(cfg, model, tokenizer, verifier), cfg)
