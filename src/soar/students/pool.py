@@ -641,16 +641,18 @@ class RayStudentPool:
         rows = [self._get(i, "memory", what="reading its memory") for i in range(len(self.actors))]
         return {"workers_peak_rss_bytes": [rss for rss, _ in rows], "workers_peak_kept": [kept for _, kept in rows]}
 
-    def drain_output(self) -> None:
+    def drain_output(self, timeout_s: float = 60.0) -> None:
         """Append what every worker printed since the last drain to ``worker_log``, one block per worker headed
-        by its index and node (a worker that died took its output with it; Ray's session logs keep a copy)."""
+        by its index and node.  A worker that does not answer within ``timeout_s`` (hung, or died and took its
+        output with it) is passed over: Ray's session logs keep a copy, and the run's own deadlines name it."""
         if self.worker_log is None or not self.actors:
             return
         refs = [actor.drain_output.remote() for actor in self.actors]
+        ready = set(self.ray.wait(refs, num_returns=len(refs), timeout=timeout_s)[0])
         blocks = []
         for index, ref in enumerate(refs):
             try:
-                text = self._wait(ref, "call", "reading its output", index)
+                text = self.ray.get(ref) if ref in ready else ""
             except self.ray.exceptions.RayActorError:
                 continue
             if text:
@@ -662,7 +664,7 @@ class RayStudentPool:
     def close(self) -> None:
         if self.actors:
             try:
-                self.drain_output()
+                self.drain_output(timeout_s=10.0)
             except Exception:  # closing after a failure: what was printed is in Ray's session logs too
                 pass
         for actor in self.actors:
