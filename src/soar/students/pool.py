@@ -74,7 +74,8 @@ def score_parts(questions: list[dict[str, Any]], parts: int) -> list[list[dict[s
 
 
 def merge_scores(job_id: str, results: list[StudentResult]) -> StudentResult:
-    """One greedy score from the scores of its parts (in order): the correct counts joined, accuracy over all."""
+    """One greedy score from the scores of its parts (in order): the correct counts joined, accuracy over all,
+    the time of the slowest part (the parts ran at once)."""
     correct = [c for r in results for c in r.correct]
     return StudentResult(job_id, sum(correct) / max(1, len(correct)), correct,
                          eval_seconds=max((r.eval_seconds for r in results), default=0.0))
@@ -120,8 +121,10 @@ class InProcessStudentPool:
         self.name = "inprocess" + ("+batched" if self.batch > 1 else "")
 
     def _evaluate(self, job_id: str, questions: list[dict[str, Any]]) -> StudentResult:
-        return merge_scores(job_id, [self.worker.evaluate(job_id, part)
-                                     for part in score_parts(questions, self.parts)])
+        scores = [self.worker.evaluate(job_id, part) for part in score_parts(questions, self.parts)]
+        merged = merge_scores(job_id, scores)
+        merged.eval_seconds = sum(score.eval_seconds for score in scores)  # one after another here
+        return merged
 
     @property
     def baseline_version(self) -> int:
