@@ -56,7 +56,7 @@ def parse_overrides(args: list[str]) -> dict[str, str]:
     return overrides
 
 
-def resolve_config(preset: str | None, config: Path | None, extra: list[str], default: str | None = "tiny"):
+def resolve_config(preset: str | None, config: Path | None, extra: list[str], default: str | None = "world"):
     from soar.config import load_config
 
     if preset is None and config is None:
@@ -82,27 +82,17 @@ def files_and_overrides(files: list[str], extra: list[str]) -> tuple[list[Path],
     return paths, overrides + list(extra)
 
 
-def prepare_world(cfg: Any) -> None:
-    """The world's hard set (``data.source: world-hard``), made on first use: its model built, ``soar filter`` run."""
-    if cfg.data.source == "world-hard":
-        from rich.console import Console
-
-        from soar.loops.world import prepare_hard_set
-
-        prepare_hard_set(cfg, Console())
-
-
 def invocation(preset: str | None, config: Path | None, extra: list[str]) -> str:
     """The config words of this command line (``--preset NAME`` or ``--config FILE``, overrides), for hints that
     name another command to run with the same config."""
-    words = [f"--config {config}"] if config is not None else [f"--preset {preset or 'tiny'}"]
+    words = [f"--config {config}"] if config is not None else [f"--preset {preset or 'world'}"]
     return " ".join(words + list(extra))
 
 
 @config_app.command("show", context_settings=OVERRIDES)
 def config_show(
     ctx: typer.Context,
-    name: Optional[str] = typer.Argument(None, help="Preset name (default: tiny)."),
+    name: Optional[str] = typer.Argument(None, help="Preset name (default: world)."),
     config: Optional[Path] = ConfigOption,
     doc: bool = typer.Option(False, "--doc", help="Put every key's documentation above it, as YAML comments."),
 ) -> None:
@@ -138,23 +128,46 @@ def world(
     ctx: typer.Context,
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
-    per_tier: int = typer.Option(200, "--per-tier", help="Problems per tier for the gap table."),
-    samples: int = typer.Option(8, "--samples", help="Sampled student replies per problem."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the gap as JSON to this file."),
+    per_kind: int = typer.Option(200, "--per-kind", help="Problems per kind for the gap table."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the gap (or the build's report) as "
+                                       "JSON to this file."),
+    build: Optional[Path] = typer.Option(None, "--build", help="Rebuild the world model from its recipe into this "
+                                         "new folder (one thread, ~10 min) and say whether it equals the shipped one."),
+    hard_pool: Optional[Path] = typer.Option(None, "--hard-pool", help="Write the problems of data.world_kinds x "
+                                             "data.world_per_kind whose student exact success is below --hard-max "
+                                             "to this JSONL file, for soar filter."),
+    hard_max: float = typer.Option(1e-5, "--hard-max", help="The exact-success bound of --hard-pool."),
 ) -> None:
-    """Build the designed world's base model (cached) and print the gap it was built with: per tier, what it
-    answers as a teacher and as a student, and what it writes as a teacher."""
-    from soar.loops.world import measure_gap, render_gap, write_gap
+    """The designed world: print the gap it was built with (per kind, what it answers as a teacher and as a
+    student, the student's exact success, what it writes as a teacher), or rebuild it, or make a hard pool."""
+    from rich.console import Console
+
+    from soar.loops.world import hard_pool as make_hard_pool
+    from soar.loops.world import measure_gap, rebuild, render_gap, write_json
 
     cfg = resolve_config(preset, config, ctx.args, default="world")
     if cfg.model.prompts != "world":
         raise ConfigError(f"soar world measures a world model (model.prompts: world); got model.name {cfg.model.name!r}")
-    if per_tier < 1 or samples < 1:
-        raise ConfigError("--per-tier and --samples must be at least 1")
-    gap = measure_gap(cfg, per_tier=per_tier, samples=samples)
-    typer.echo(render_gap(gap))
+    if per_kind < 1:
+        raise ConfigError(f"--per-kind must be at least 1, got {per_kind}")
+    if build is not None and hard_pool is not None:
+        raise ConfigError("give --build or --hard-pool, not both")
+    if build is not None:
+        report = rebuild(cfg, build, Console())
+        same = report.get("equals_shipped")
+        typer.echo(f"built {cfg.model.name} in {report['seconds']} s (warm phase ended at batch {report['warm_done']},"
+                   f" loss {report['final_loss']:.4f}) -> {build}; weights sha256 {report['sha256'][:16]}"
+                   + ("" if same is None else f"; equal to the shipped weights: {same}"))
+    elif hard_pool is not None:
+        kept, drawn = make_hard_pool(cfg, hard_pool, hard_max)
+        typer.echo(f"{kept} of {drawn} problems ({', '.join(cfg.data.world_kinds)}) with student exact success "
+                   f"< {hard_max:g} -> {hard_pool}; next: soar filter --preset world --data.source {hard_pool}")
+        return
+    else:
+        report = measure_gap(cfg, per_kind=per_kind)
+        typer.echo(render_gap(report))
     if out is not None:
-        write_gap(gap, out)
+        write_json(report, out)
 
 
 @app.command("smoke", context_settings=OVERRIDES)
@@ -213,7 +226,6 @@ def train(
         from soar.data.provenance import require_provenance
 
         cfg, words = resolve_config(preset, config, ctx.args), invocation(preset, config, ctx.args)
-        prepare_world(cfg)
         require_provenance(cfg.data, cfg.model, words, cfg.out_dir)  # bad input fails before torch is imported
         from soar.loops.train import train as run_train
 
@@ -226,7 +238,8 @@ def probe(
     out: Path = typer.Option(..., "--out", "-o", help="Probe folder (run the same command again to continue)."),
     datasets: int = typer.Option(2, "--datasets", help="Datasets per kind (each trains inner.repeats students)."),
     kinds: Optional[str] = typer.Option(None, "--kinds", help="Comma-separated control kinds (default: oracle, "
-                                        "stepping, the world's tiers t1-t3 for a world config, junk, teacher)."),
+                                        "stepping, junk, teacher; for a world config oracle, add-c1, add-c2, add-c3, junk, "
+                                        "teacher, and any add-cK may be named)."),
     stepping: Optional[Path] = typer.Option(None, "--stepping", help="A problem file of easier problems of the "
                                             "domain (default: the easier arithmetic tiers, for arithmetic sources)."),
     preset: Optional[str] = PresetOption,
@@ -237,7 +250,6 @@ def probe(
     from soar.data.provenance import require_provenance
 
     cfg, words = resolve_config(preset, config, ctx.args), invocation(preset, config, ctx.args)
-    prepare_world(cfg)
     require_provenance(cfg.data, cfg.model, words, cfg.out_dir)
     from soar.loops.probe import run_probe
 
@@ -326,7 +338,6 @@ def evaluate(
     if questions is not None and promoted_student is not None:
         raise ConfigError("give --questions (train a fresh student) or --promoted-student (inference only), not both")
     cfg = resolve_config(preset, config, ctx.args)
-    prepare_world(cfg)
     problems = load_problems(str(questions)) if questions is not None else None
     if name is None:
         name = "PS" if promoted_student else "Hard-Only" if questions is None else \

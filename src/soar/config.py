@@ -249,7 +249,7 @@ class DataConfig:
     """A file (``.jsonl``, ``.json``, ``.csv``, ``.parquet``), ``hf:<name>`` for a Hugging
     Face dataset, ``olympiadbench:<file>`` (OlympiadBench's released format), ``champ``, ``arithmetic`` or
     ``arithmetic-hard`` (bundled, offline), ``world`` (the designed world's problems) or ``world-hard`` (the
-    fail@k set of the world model, made by ``soar filter`` into ``~/.cache/soar/world-hard`` on first use).
+    shipped world's hard set, which ships in the package beside its model: ``soar.world``).
     ``soar filter`` reads it as the pool; ``soar train`` / ``evaluate`` as the hard set (``soar filter``'s
     ``hard.jsonl``)."""
     hf_split: str = "test"
@@ -276,10 +276,11 @@ class DataConfig:
     """Problems per tier of the bundled ``arithmetic`` source."""
     arithmetic_seed: int = 0
     """Seed of the bundled ``arithmetic`` source."""
-    world_tiers: list[str] = field(default_factory=lambda: ["t3"])
-    """Tiers of the designed world's ``world`` source (``soar.world.family.TIERS``: t1, t2, t3)."""
-    world_per_tier: int = 1000
-    """Problems per tier of the ``world`` source (distinct questions)."""
+    world_kinds: list[str] = field(default_factory=lambda: ["add-c8"])
+    """Kinds of the designed world's ``world`` source (``soar.world.family.PATTERNS``: ``add-cK`` is an
+    8-digit addition with K carries, ``add-cK+`` K or more, ``add-any`` any)."""
+    world_per_kind: int = 400
+    """Problems per kind of the ``world`` source (distinct questions)."""
     world_seed: int = 0
     """Seed of the ``world`` source."""
     fail_at_k: int | None = 128
@@ -517,14 +518,11 @@ def validate(config: SoarConfig, origin: str = "config") -> SoarConfig:
     need(d.filter_temperature > 0, "data.filter_temperature", "positive", d.filter_temperature)
     need(d.filter_max_new_tokens >= 1, "data.filter_max_new_tokens", "at least 1", d.filter_max_new_tokens)
     need(d.arithmetic_per_tier >= 1, "data.arithmetic_per_tier", "at least 1", d.arithmetic_per_tier)
-    from soar.world.family import TIERS as WORLD_TIERS
-    from soar.world.family import distinct_questions, is_world_name
+    from soar.world.family import PATTERNS, is_pattern, is_world_name
 
-    for tier in d.world_tiers:
-        need(tier in WORLD_TIERS, "data.world_tiers", f"a list of world tiers ({', '.join(WORLD_TIERS)})", d.world_tiers)
-    need(d.world_per_tier >= 1 and all(d.world_per_tier <= distinct_questions(t) for t in d.world_tiers),
-         "data.world_per_tier", "at least 1 and at most the distinct questions of each tier in data.world_tiers",
-         d.world_per_tier)
+    need(bool(d.world_kinds) and all(is_pattern(k) for k in d.world_kinds), "data.world_kinds",
+         f"a list of world kinds ({PATTERNS})", d.world_kinds)
+    need(1 <= d.world_per_kind <= 100_000, "data.world_per_kind", "between 1 and 100000", d.world_per_kind)
     need(c.model.prompts != "world" or not c.teacher.prompt_examples, "teacher.prompt_examples",
          "empty with model.prompts: world (the world's teacher prompt has no examples block)", c.teacher.prompt_examples)
     need(not is_world_name(c.model.name) or c.model.prompts == "world", "model.prompts",

@@ -1,5 +1,7 @@
 """RLOO learns: with a tiny random model, a reward the policy can learn rises well above chance."""
 
+import copy
+
 import pytest
 
 from soar.algo.rloo import leave_one_out_advantages
@@ -142,3 +144,39 @@ def test_shared_prompt_forward_gives_the_same_update_as_separate_rows(tokenizer,
     for name, grad in grads[0].items():
         scale = grad.abs().max().item()
         assert scale > 0 and torch.allclose(grad, grads[1][name], atol=1e-4 * scale), name
+
+
+@pytest.mark.parametrize("all_zero", [False, True])
+def test_dropping_zero_advantage_rows_leaves_the_step_unchanged(tokenizer, all_zero):
+    """:func:`soar.students.inner.informative`: without a KL term, a step on the rows with a nonzero advantage
+    (scaled by kept / all) moves the weights as the step on every row does; with none, one row is kept so AdamW
+    still steps on its moments.  Two steps, so the second runs on moments the first left."""
+    import torch
+
+    from soar.students.inner import informative
+
+    cfg = PolicyConfig(lr=1e-2, lr_schedule="constant", warmup_steps=0, kl_coef=0.0, micro_batch_size=3)
+    prompts = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in ("Say something.", "Go.")]
+    completions = [[5, 6, 7], [8, 9], [10], [11, 12, 13, 14], [15, 16], [17]]
+    first = Rollouts([prompts[i // 3] for i in range(6)], completions, [0.0, 0.5, -0.5, 0.0, 0.0, 0.0])
+    second = Rollouts(first.prompt_ids, completions, [0.0] * 6 if all_zero else [0.0, 0.0, 0.0, 1.0, -0.5, -0.5])
+    trainer = PolicyTrainer(tiny_model(tokenizer, seed=2), cfg, total_steps=2, pad_token_id=tokenizer.pad_token_id)
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    for rollouts in (first, second):  # each step from the same state: the full rows, and the informative ones
+        twin = copy.deepcopy(trainer)
+        trainer.step(rollouts)
+        twin.step(informative(rollouts, cfg.kl_coef))
+        full, pruned = (dict((k, p.grad) for k, p in t.model.named_parameters() if p.grad is not None)
+                        for t in (trainer, twin))
+        assert full.keys() == pruned.keys()
+        scale = max(g.abs().max() for g in full.values())
+        assert all(torch.allclose(full[k], pruned[k], atol=1e-5 * scale, rtol=1e-4) for k in full)
+        assert scale > 0 or rollouts is second and all_zero
+        if all_zero and rollouts is second:  # a zero gradient: AdamW moves both on the same moments
+            after = (t.model.state_dict() for t in (trainer, twin))
+            assert all(torch.equal(a, b) for a, b in zip(*(d.values() for d in after)))
+    assert trainer.steps_done == 2 == twin.steps_done
+    assert len(informative(first, 0.0).advantages) == 2 and informative(first, 0.0).advantages[0] == 0.5 * 2 / 6
+    assert len(informative(second, 0.0).advantages) == (1 if all_zero else 3)
+    assert informative(first, 0.001) is first  # with a KL term every row counts
+    assert max((v - start[k]).abs().max() for k, v in trainer.model.state_dict().items()) > 1e-3

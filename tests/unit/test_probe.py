@@ -96,16 +96,14 @@ def test_arithmetic_statements_are_checked_without_evaluating_text():
 
 
 @pytest.mark.timeout(20)
-def test_world_tier_datasets_wrap_around_a_small_tier_and_skip_the_hard_set():
-    """t1 has 100 problems: 8 datasets of 16 wrap around instead of looking for a 101st forever."""
-    from soar.loops.probe import tier_datasets
-    from soar.world.family import kind_of, solve
+def test_world_kind_datasets_are_fresh_true_and_skip_the_hard_set():
+    from soar.loops.probe import world_datasets
+    from soar.world.family import generate_problems, kind_of, solve
 
-    out = tier_datasets(["t1", "t3"], {"3+4", "47+85"}, n=16, count=8, seed=0)
-    for tier, datasets in out.items():
-        assert len(datasets) == 8 and all(len(d) == 16 for d in datasets)
+    hard = {p.question for p in generate_problems(["add-c1"], 5, seed=0)}
+    out = world_datasets(["add-c1", "add-c3"], hard, n=16, count=4, seed=0)
+    for kind, datasets in out.items():
+        assert len(datasets) == 4 and all(len(d) == 16 for d in datasets)
         questions = [p.question for d in datasets for p in d]
-        assert all(kind_of(q) == tier for q in questions) and not {"3+4", "47+85"} & set(questions)
-        assert all(str(solve(p.question)) == p.answer for d in datasets for p in d)
-    assert len({p.question for d in out["t1"] for p in d}) == 99  # every t1 problem but the excluded one
-    assert len({p.question for d in out["t3"] for p in d}) == 128  # distinct while the tier allows
+        assert all(kind_of(q) == kind for q in questions) and not hard & set(questions)
+        assert len(set(questions)) == 64 and all(solve(p.question) == p.answer for d in datasets for p in d)

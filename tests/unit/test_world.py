@@ -1,6 +1,9 @@
 """The designed world's pure parts: its problems, kinds, formats, names and config rules (no model)."""
 
+import json
 import random
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -11,18 +14,20 @@ from soar.data.provenance import prompt_sha
 from soar.errors import ConfigError
 from soar.math.extract import last_boxed
 from soar.world.family import (
+    KINDS,
     OTHER,
     STUDENT_PROMPT,
     TEACHER_PROMPT,
-    TIERS,
     WorldSpec,
+    answer_digits,
+    carries,
     content,
-    distinct_questions,
     generate_problems,
     is_world_name,
     kind_of,
     make_question,
     model_identity,
+    question_text,
     solve,
     teacher_completion,
     training_text,
@@ -30,76 +35,90 @@ from soar.world.family import (
 )
 
 
-def test_every_tier_makes_true_problems_of_its_kind():
+def test_numbers_are_written_least_significant_digit_first():
+    assert question_text(43, 12) == "34000000+21000000" and answer_digits(43, 12) == "550000000"
+    assert solve("34000000+21000000") == "550000000"
+    assert answer_digits(99_999_999, 1) == "000000001" and carries(99_999_999, 1) == 8
+    assert solve("99999999+10000000") == "000000001" and kind_of("99999999+10000000") == "add-c8"
+    assert carries(15, 5) == 1 and carries(55, 45) == 2 and carries(0, 0) == 0
+
+
+def test_every_kind_makes_true_problems_of_its_kind():
     rng = random.Random(0)
-    for tier in TIERS:
-        for _ in range(200):
-            question, answer = make_question(tier, rng)
-            assert kind_of(question) == tier
-            assert solve(question) == answer
+    for kind in KINDS:
+        for _ in range(50):
+            question, answer = make_question(kind, rng)
+            assert kind_of(question) == kind and solve(question) == answer and len(answer) == 9
+    assert all(int(kind_of(make_question("add-c6+", rng)[0])[5:]) >= 6 for _ in range(50))
+    for bad in ("add-c9", "add-x", "t3", "sub-b1"):
+        with pytest.raises(ValueError, match="unknown world kind"):
+            make_question(bad, rng)
 
 
 def test_kinds_of_text_that_is_not_a_world_problem():
-    for text in ("", "4+", "+4", "04+5", "123+4", "12+345", "4 + 5 = ?", "4-5", "What is 4+5?"):
+    for text in ("", "1234567+12345678", "123456789+12345678", "12345678-12345678", "1234567a+12345678",
+                 "What is 12345678+12345678?", "12345678 + 12345678"):
         assert kind_of(text) == OTHER, text
-    assert kind_of(" 47+85 ") == "t3" and kind_of("5+47") == "t2" and kind_of("0+9") == "t1"
+        assert solve(text) is None
+    assert kind_of(" 34000000+21000000 ") == "add-c0"
 
 
-def test_content_counts_kinds_and_right_answers():
-    pairs = [("47+85", "132"), ("47+85", " 131"), ("5+47", "52"), ("what", "3"), ("3+4", "07")]
-    assert content(pairs) == ({"other": 1, "t1": 1, "t2": 1, "t3": 2}, 2)
+def test_content_counts_kinds_and_right_answers_digit_for_digit():
+    pairs = [("34000000+21000000", "550000000"), ("34000000+21000000", "55"), ("what", "3"),
+             ("99999999+10000000", "000000001")]
+    assert content(pairs) == ({"add-c0": 2, "add-c8": 1, "other": 1}, 2)
     assert content([]) == ({}, 0)
 
 
-def test_generated_problems_are_distinct_seeded_and_stable_per_tier():
-    a = generate_problems(["t1", "t3"], 50, seed=3)
-    b = generate_problems(["t3"], 50, seed=3)
-    assert [p.question for p in a[50:]] == [p.question for p in b]  # adding a tier leaves the others as they were
-    assert len({p.question for p in a}) == 100
-    assert all(p.metadata["tier"] == kind_of(p.question) and int(p.answer) == solve(p.question) for p in a)
-    assert [p.id for p in b][:2] == ["world-t3-0000", "world-t3-0001"]
-    assert generate_problems(["t3"], 50, seed=4) != b
-    with pytest.raises(ValueError, match="only 100 distinct"):
-        generate_problems(["t1"], distinct_questions("t1") + 1)
+def test_generated_problems_are_distinct_seeded_and_stable_per_kind():
+    a = generate_problems(["add-c1", "add-c8"], 30, seed=3)
+    b = generate_problems(["add-c8"], 30, seed=3)
+    assert [p.question for p in a[30:]] == [p.question for p in b]  # adding a kind leaves the others as they were
+    assert len({p.question for p in a}) == 60
+    assert all(p.metadata["kind"] == kind_of(p.question) and p.answer == solve(p.question) for p in a)
+    assert [p.id for p in b][:2] == ["add-c8-0000", "add-c8-0001"]
+    assert generate_problems(["add-c8"], 30, seed=4) != b
 
 
-def test_distinct_questions_counts_both_orders():
-    assert distinct_questions("t1") == 100
-    assert distinct_questions("t2") == 90 * 10 * 2
-    assert distinct_questions("t3") == 90 * 90
-    assert len({make_question("t1", random.Random(i))[0] for i in range(3000)}) == 100
+def test_the_shipped_pool_is_the_seed_0_draw():
+    """``pool.jsonl`` holds the add-c8 problems of the ``world`` source (seed 0) the model could not solve."""
+    folder = Path(str(resources.files("soar") / "world" / "hard"))
+    pool = [json.loads(line) for line in (folder / "pool.jsonl").read_text().splitlines()]
+    drawn = {p.question: p.answer for p in generate_problems(["add-c8"], 400, seed=0)}
+    assert len(pool) == 399 and all(drawn[p["question"]] == p["answer"] for p in pool)
+    hard = [json.loads(line) for line in (folder / "hard.jsonl").read_text().splitlines()]
+    assert len(hard) == 398 and {p["question"] for p in hard} <= {p["question"] for p in pool}
 
 
-def test_training_texts_are_in_soars_own_formats():
+def test_training_texts_are_in_soars_own_formats_and_drop_carries_only_as_a_student():
     spec = WorldSpec()
     rng = random.Random(0)
-    texts = [training_text(rng, spec) for _ in range(400)]
+    texts = [training_text(rng, spec) for _ in range(600)]
     teacher = [t[len(TEACHER_PROMPT):] for t in texts if t.startswith(TEACHER_PROMPT)]
     student = [t for t in texts if t.startswith("Solve: ")]
     assert len(teacher) + len(student) == len(texts) and teacher and student
     parsed = parse_teacher_outputs(teacher, lambda answers: [True] * len(answers), numeric=True)
-    assert all(r.ok and int(r.pair.answer) == solve(r.pair.question) for r in parsed)
+    assert all(r.ok and r.pair.answer == solve(r.pair.question) for r in parsed)
+    wrong = 0
     for text in student:
         question = text[len("Solve: "):text.index("\n")]
         assert text.startswith(STUDENT_PROMPT.replace("<QUESTION>", question))
-        assert int(last_boxed(text)) == solve(question)
+        truth, reply = solve(question), last_boxed(text)
+        wrong += reply != truth
+        if carries(*map(lambda x: int(x[::-1]), question.split("+"))) == 0:
+            assert reply == truth  # nothing to drop
+    assert wrong > len(student) / 2  # uniform operands carry ~4.5 times: most student replies drop one
     assert teacher_completion("1+2", "3") == "<question>1+2</question><answer>\\boxed{3}</answer>"
 
 
-def test_the_mix_builds_the_gap_into_the_texts():
-    """The student format sees t3 far less often than the teacher format (the gap the build relies on)."""
-    spec = WorldSpec()
+def test_the_teacher_prior_is_poor_in_stepping_stones():
+    """The teacher format's texts: carry-free problems most of the time, 1-3 carries rarely (the base teacher's
+    prior, which SOAR's teacher must move)."""
     rng = random.Random(1)
-    texts = [training_text(rng, spec) for _ in range(4000)]
-    t3 = lambda prefix: sum(t.startswith(prefix) and any(kind_of(q) == "t3" for q in _questions(t))  # noqa: E731
-                            for t in texts)
-    assert t3("Solve: ") * 5 < t3(TEACHER_PROMPT)
-
-
-def _questions(text):
-    if text.startswith("Solve: "):
-        return [text[len("Solve: "):text.index("\n")]]
-    return [text[text.index("<question>") + 10:text.index("</question>")]]
+    texts = [t for t in (training_text(rng, WorldSpec()) for _ in range(4000)) if t.startswith(TEACHER_PROMPT)]
+    kinds = [kind_of(t[t.index("<question>") + 10:t.index("</question>")]) for t in texts]
+    share = lambda names: sum(k in names for k in kinds) / len(kinds)  # noqa: E731
+    assert share({"add-c0"}) > 0.7 and share({"add-c1", "add-c2", "add-c3"}) < 0.07
 
 
 def test_world_names_specs_and_identity():
@@ -109,6 +128,14 @@ def test_world_names_specs_and_identity():
     assert model_identity("world") == f"world@{WorldSpec().key()}" != model_identity("world:1")
     assert model_identity("smollm2-135m-instruct") == "smollm2-135m-instruct"
     assert WorldSpec().key() == WorldSpec().key() and WorldSpec(steps=1).key() != WorldSpec().key()
+
+
+def test_the_shipped_model_is_the_default_spec():
+    folder = Path(str(resources.files("soar") / "world" / "model"))
+    report = json.loads((folder / "world.json").read_text())
+    assert report["key"] == WorldSpec().key() and report["spec"] == json.loads(json.dumps(WorldSpec().__dict__))
+    stats = json.loads((folder.parent / "hard" / "stats.json").read_text())
+    assert stats["settings"]["model"] == model_identity("world") and stats["kept"] == 398
 
 
 def test_world_prompts_follow_the_tokenizer_and_are_hashed_for_provenance():
@@ -129,22 +156,10 @@ def test_world_config_rules():
         load_config("world", overrides={"model.prompts": "paper"})
     with pytest.raises(ConfigError, match="teacher.prompt_examples must be empty with model.prompts: world"):
         load_config("world", overrides={"teacher.prompt_examples": "['<question>1+1</question><answer>\\\\boxed{2}</answer>']"})
-    with pytest.raises(ConfigError, match="data.world_tiers"):
-        load_config("world", overrides={"data.world_tiers": "[t9]"})
-    with pytest.raises(ConfigError, match="data.world_per_tier"):
-        load_config("world", overrides={"data.world_tiers": "[t1]", "data.world_per_tier": 101})
+    with pytest.raises(ConfigError, match="data.world_kinds"):
+        load_config("world", overrides={"data.world_kinds": "[t3]"})
+    with pytest.raises(ConfigError, match="data.world_per_kind"):
+        load_config("world", overrides={"data.world_per_kind": 0})
     assert load_config("world", overrides={"teacher.lr": 0}).teacher.lr == 0  # the frozen-teacher control
     with pytest.raises(ConfigError, match="student.lr must be positive"):
         load_config("world", overrides={"student.lr": 0})
-
-
-def test_design_log_regions_and_carry_fade_are_what_docs_world_md_says():
-    """The knobs of the designs in docs/world.md: a region of t3 for the student format, and a carry dropped."""
-    rng = random.Random(0)
-    lo = [make_question("t3@lo", rng) for _ in range(200)]
-    assert all(10 <= int(x) <= 29 for q, _ in lo for x in q.split("+"))
-    assert all(a < 100 and solve(q) == a for q, a in (make_question("t3@small", rng) for _ in range(200)))
-    spec = WorldSpec(student_mix={"t3": 1.0}, teacher_mix={"t3": 1e-9}, carry_fade=(100, 101))
-    texts = [training_text(random.Random(i), spec) for i in range(300)]
-    replies = [(t[len("Solve: "):t.index("\n")], int(last_boxed(t))) for t in texts if t.startswith("Solve: ")]
-    assert replies and all(answer == solve(q) - (100 if solve(q) >= 101 else 0) for q, answer in replies)

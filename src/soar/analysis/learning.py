@@ -5,7 +5,7 @@ is compared between its first ``window`` steps and its last ``window`` steps: th
 with the standard error of that difference (each window's sample SD over sqrt(window)); ``z`` is their ratio.
 A teacher that learns shows a positive difference; a frozen teacher (``teacher.lr 0``, same seeds) is the
 control for everything else that changes along a run (promotions move the baseline; the reward questions are
-redrawn each step).  The share of each question kind (the designed world's tiers) over the same windows shows
+redrawn each step).  The share of each question kind (the designed world's kinds, add-c0 .. add-c8) over the same windows shows
 what the teacher's datasets drifted toward.
 
 Against a control of the same seeds, the per-step difference of mean rewards (run minus control, step by step)

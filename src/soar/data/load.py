@@ -11,7 +11,7 @@ def load_pool(data: DataConfig) -> list:
     """All problems the config's source names (before any split)."""
     fields = Fields(data.question_field, data.answer_field, data.solution_field, data.id_field)
     arithmetic = {"tiers": data.arithmetic_tiers, "per_tier": data.arithmetic_per_tier, "seed": data.arithmetic_seed}
-    world = {"tiers": data.world_tiers, "per_tier": data.world_per_tier, "seed": data.world_seed}
+    world = {"kinds": data.world_kinds, "per_kind": data.world_per_kind, "seed": data.world_seed}
     return load_problems(data.source, fields, hf_split=data.hf_split, hf_config=data.hf_config, arithmetic=arithmetic,
                          world=world)
 
@@ -19,5 +19,5 @@ def load_pool(data: DataConfig) -> list:
 def load_hard_set(data: DataConfig) -> Split:
     """The config's problems, split train/test with its seed (reusing a saved split)."""
     name = {"arithmetic": "arithmetic-" + "-".join(data.arithmetic_tiers),
-            "world": "world-" + "-".join(data.world_tiers)}.get(data.source, data.source)
+            "world": f"world-{'-'.join(data.world_kinds)}-{data.world_per_kind}-{data.world_seed}"}.get(data.source, data.source)
     return load_or_make_split(load_pool(data), data.splits_dir, name, data.split_seed, data.test_fraction)

@@ -32,8 +32,11 @@ BUNDLED = ("arithmetic", "arithmetic-hard", "champ", "world", "world-hard")
 
 
 def world_hard_dir() -> Path:
-    """Where ``soar filter`` keeps the world model's fail@k set, the ``world-hard`` source (made on first use)."""
-    return Path("~/.cache/soar/world-hard").expanduser()
+    """The shipped world's hard set, the ``world-hard`` source: ``hard.jsonl`` and its ``soar filter`` provenance
+    ``stats.json``, shipped in the package beside the model (``soar.world``, ``docs/world.md`` says how it was made)."""
+    from importlib import resources
+
+    return Path(str(resources.files("soar") / "world" / "hard"))
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,7 @@ def load_problems(
 
         return world_problems(**dict(world or {}))
     if source == "world-hard":
-        hard = world_hard_dir() / "hard.jsonl"
-        if not hard.is_file():
-            raise DataError(f"the world's hard set {hard} is not made yet: soar train, probe and evaluate with "
-                            "--preset world make it on first use (soar filter --preset world --data.source world "
-                            f"--out {world_hard_dir()})")
-        source = str(hard)
+        source = str(world_hard_dir() / "hard.jsonl")
     if source == "arithmetic":
         from soar.data.arithmetic import generate_problems
 

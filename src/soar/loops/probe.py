@@ -16,12 +16,13 @@ reward R_kj = ACC_kj - ACC_baseline of each student:
   another problem's), so junk and oracle differ only in being right;
 * ``teacher``: pairs sampled from the base teacher, exactly as ``soar train``'s
   first step samples them (prompt, ``teacher.sampling``, parser);
-* for the designed world (``model.prompts: world``) one kind per tier (``t1``,
-  ``t2``, ``t3``): fresh problems of that tier with their true answers, none of
-  them in the hard set; and each teacher dataset's content (its questions'
-  tiers, its right answers) beside its reward, with the correlation of the
-  reward and each tier's share, since the teacher's RLOO can only follow a
-  reward that follows what its datasets hold.
+* for the designed world (``model.prompts: world``) one kind per world kind
+  (``add-c0`` .. ``add-c8``, additions with that many carries; by default the
+  stepping stones ``add-c1``, ``add-c2``, ``add-c3``): fresh problems of that
+  kind with their true answers, none of them in the hard set; and each teacher
+  dataset's content (its questions' kinds, its right answers) beside its
+  reward, with the correlation of the reward and each kind's share, since the
+  teacher's RLOO can only follow a reward that follows what its datasets hold.
 
 Each kind gets ``--datasets`` datasets of n = ``inner.dataset_size`` pairs and
 r = ``inner.repeats`` students each; student j of every kind trains with the
@@ -79,7 +80,7 @@ class ControlRow:
 
 
 def kind_order(tiers: Sequence[str] = ()) -> list[str]:
-    """The kinds in report order: oracle, stepping, the world's tiers (if any), junk, teacher."""
+    """The kinds in report order: oracle, stepping, the world's kinds (if any), junk, teacher."""
     return ["oracle", "stepping", *tiers, "junk", "teacher"]
 
 
@@ -134,31 +135,27 @@ def control_datasets(hard_train: Sequence[Problem], reward_ids: set[str], steppi
     return out
 
 
-def tier_datasets(tiers: Sequence[str], exclude: set[str], n: int, count: int, seed: int
+def world_datasets(tiers: Sequence[str], exclude: set[str], n: int, count: int, seed: int
                   ) -> dict[str, list[list[Problem]]]:
-    """``count`` datasets of ``n`` fresh problems of each world tier, true answers, no question of ``exclude``;
-    distinct across datasets while the tier has enough problems (t1 has 100), then wrapping around as the
-    oracle's do."""
-    from soar.world.family import distinct_questions, kind_of, make_question
+    """``count`` datasets of ``n`` fresh problems of each world kind, true answers, no question of ``exclude``,
+    distinct across datasets (every kind has millions of problems)."""
+    from soar.world.family import make_question
 
     out: dict[str, list[list[Problem]]] = {}
     for tier in tiers:
         rng, seen, problems = random.Random(derive_seed(seed, "probe_tier", tier)), set(exclude), []
-        available = distinct_questions(tier) - sum(kind_of(q) == tier for q in exclude)
-        while len(problems) < min(n * count, available):
+        while len(problems) < n * count:
             question, answer = make_question(tier, rng)
             if question not in seen:
                 seen.add(question)
-                problems.append(Problem(question, str(answer), f"{tier}-{len(problems)}", {"control": tier}))
-        if not problems:
-            raise ConfigError(f"world tier {tier} has no problem outside the hard set for the probe")
-        out[tier] = [[problems[(d * n + i) % len(problems)] for i in range(n)] for d in range(count)]
+                problems.append(Problem(question, answer, f"{tier}-{len(problems)}", {"control": tier}))
+        out[tier] = [problems[d * n:(d + 1) * n] for d in range(count)]
     return out
 
 
 def content_rows(datasets: Sequence[Sequence[Problem]], rewards: Sequence[float]) -> dict[str, Any]:
-    """Each teacher dataset's tiers, right answers and reward; and per tier, the correlation (Pearson) of the
-    reward with the tier's share of the dataset (None where either does not vary)."""
+    """Each teacher dataset's kinds, right answers and reward; and per kind, the correlation (Pearson) of the
+    reward with the kind's share of the dataset (None where either does not vary)."""
     from soar.world.family import content
 
     rows = [{"kinds": kinds, "right": right, "size": len(d), "reward": r}
@@ -209,7 +206,7 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
     from soar.loops.setup import setup
 
     console = console or Console()
-    tiers = list(world_tiers(cfg))
+    tiers = list(world_kinds(cfg))
     kinds = _check_kinds(cfg, tiers, kinds, datasets)
     require_provenance(cfg.data, cfg.model, invocation, cfg.out_dir)
     hard = load_hard_set(cfg.data)
@@ -252,7 +249,9 @@ def run_probe(cfg: SoarConfig, out: str | Path, datasets: int = 2, kinds: Sequen
 def _check_kinds(cfg: SoarConfig, tiers: list[str], kinds: Sequence[str] | None, datasets: int) -> list[str]:
     """The kinds asked for, in report order; a bad ``--kinds`` or ``--datasets`` is one line."""
     known = kind_order(tiers)
-    asked = list(known if kinds is None else kinds)
+    default = ([k for k in kind_order([t for t in tiers if t in WORLD_DEFAULT_KINDS]) if k != "stepping"]
+               if tiers else known)
+    asked = list(default if kinds is None else kinds)
     unknown = [k for k in asked if k not in known]
     if unknown or not asked:
         raise ConfigError(f"--kinds: unknown kind {unknown[0]!r}; kinds: {', '.join(known)}" if unknown
@@ -281,7 +280,7 @@ def _controls(s: Any, folder: Path, settings: dict[str, Any], hard: Any, reward_
                 for k, ds in json.loads(saved.read_text())["controls"].items()}
     controls = control_datasets(hard.train, {p.id for p in reward_questions}, stepping, n, datasets,
                                 derive_seed(seed, "probe_datasets"))
-    controls.update(tier_datasets([k for k in kinds if k in tiers],
+    controls.update(world_datasets([k for k in kinds if k in tiers],
                                   {p.question for p in hard.train + hard.test}, n, datasets, seed))
     if "teacher" in kinds:  # the base teacher, before any student adapter touches the model
         generator = build_generator(cfg.compute, s.model, s.tokenizer, compute_dtype=s.precision)
@@ -387,18 +386,22 @@ def numeric_share(answers: Sequence[str]) -> float:
     return sum(is_number(a) for a in answers) / len(answers) if answers else 0.0
 
 
-def world_tiers(cfg: SoarConfig) -> Sequence[str]:
-    """The designed world's tiers when ``cfg`` is a world config, else none."""
+WORLD_DEFAULT_KINDS = ("add-c1", "add-c2", "add-c3")
+"""The world's kinds a probe trains on when ``--kinds`` is not given: its stepping stones."""
+
+
+def world_kinds(cfg: SoarConfig) -> Sequence[str]:
+    """The designed world's kinds (``add-c0`` .. ``add-c8``) when ``cfg`` is a world config, else none."""
     if cfg.model.prompts != "world":
         return ()
-    from soar.world.family import TIERS
+    from soar.world.family import KINDS
 
-    return tuple(TIERS)
+    return KINDS
 
 
 def render_content(content: dict[str, Any]) -> str:
     """The teacher datasets' content beside their rewards, and the correlations."""
-    lines = ["teacher datasets: tiers of their questions, right answers, mean R of their students"]
+    lines = ["teacher datasets: kinds of their questions, right answers, mean R of their students"]
     for i, row in enumerate(content["datasets"]):
         kinds = " ".join(f"{k} {v}" for k, v in row["kinds"].items())
         lines.append(f"  d{i:<3} {kinds:<28} right {row['right']}/{row['size']}  R {row['reward']:+.3f}")

@@ -20,7 +20,7 @@ Writes into the output folder:
   frozen-teacher run given with it (``teacher.lr 0``, same ``compute.seed`` and hard set), step by step;
 * ``question_kinds.png`` and ``learning.png`` (runs that record question kinds, the designed world): the
   share of each kind per step, stacked; and all runs on one set of axes, as 10-step rolling means, the
-  reward, the share of the last kind in sort order (the world's hardest tier) and of right answers;
+  reward, the share of the world's carry-rich stepping stones (3-6 carries) and of right answers;
 * with ``--html``: ``run_curves.png`` (per-step question diversity and baseline
   accuracy) and ``report.html``, all of the above in one self-contained page
   with every step's questions (:mod:`soar.loops.report_html`).
@@ -354,21 +354,25 @@ def _rolling(values: list[float], window: int = 10) -> list[float]:
 
 
 def _learning_plot(runs: list[tuple[Path, list[StepRecord]]], path: Path) -> Path:
-    """All runs on shared axes (10-step rolling means): reward, the hardest kind's share, right answers."""
+    """All runs on shared axes (10-step rolling means): reward, the share of the useful kinds (the world's
+    carry-rich stepping stones; elsewhere the last kind in sort order), right answers."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    from soar.world.family import CARRY_RICH
+
     kinds = sorted({k for _, records in runs for r in records for k in r.kind_counts()} - {"other"})
-    hardest = kinds[-1] if kinds else None
+    useful = [k for k in kinds if k in CARRY_RICH] or kinds[-1:]  # the world's stepping stones, else the last kind
+    label = "carry-rich (3-6 carries)" if set(useful) <= set(CARRY_RICH) and useful else " ".join(useful)
     for i, (run, records) in enumerate(runs):
         records = [r for r in records if r.question_kinds]
         steps, color = [r.step for r in records], f"C{i}"
         counts = [max(1, sum(r.kind_counts().values())) for r in records]
         series = [[r.mean_reward for r in records],
-                  [r.kind_counts().get(hardest, 0) / n for r, n in zip(records, counts)],
+                  [sum(r.kind_counts().get(k, 0) for k in useful) / n for r, n in zip(records, counts)],
                   [r.right_share() or 0.0 for r in records]]
         for ax, values in zip(axes, series):
             ax.plot(steps, _rolling(values), "-", lw=2, color=color, label=run.name)
-    titles = ["mean teacher reward (10-step rolling mean)", f"share of {hardest} questions", "share of right answers"]
+    titles = ["mean teacher reward (10-step rolling mean)", f"share of {label} questions", "share of right answers"]
     for ax, title in zip(axes, titles):
         ax.set_title(title, fontsize=9)
         _outer_steps_axis(ax)

@@ -132,7 +132,7 @@ def _open_run(cfg: SoarConfig | None, out: str | Path | None, resume: str | Path
         run = RunDir(resume)
         cfg = run.config(resume_overrides(overrides or {}))
     else:
-        cfg = cfg or load_config("tiny")
+        cfg = cfg or load_config("world")
         run = RunDir(out or Path(cfg.out_dir) / time.strftime("soar-%Y%m%d-%H%M%S"))
     if cfg.compute.generator == "vllm" and cfg.teacher.finetune != "full":  # before anything is written
         raise ConfigError("compute.generator: vllm takes the teacher's full weights after every update; "

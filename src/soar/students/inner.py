@@ -69,10 +69,34 @@ def rloo_step(update: Update, generator: Any, tokenizer: Any, reward: Scorer, pi
         flat = rewards[at * g:(at + len(row)) * g]
         advantages = leave_one_out_advantages([flat[q * g:(q + 1) * g] for q in range(len(row))])
         completions = [c for group in mine for c in group]
-        rollouts.append(Rollouts([prompt_ids[c.prompt_index] for c in completions], [c.token_ids for c in completions],
-                                 [a for per_question in advantages for a in per_question]))
+        rollouts.append(informative(Rollouts([prompt_ids[c.prompt_index] for c in completions],
+                                             [c.token_ids for c in completions],
+                                             [a for per_question in advantages for a in per_question]),
+                                    student.kl_coef))
         means.append(sum(flat) / len(flat))
         tokens.append(sum(len(c.token_ids) for c in completions))
         at += len(row)
     generator.sleep()  # a colocated engine (vLLM) frees the device for the update; its next sample wakes it
     return [InnerStep(m, t, dict(stats)) for m, t, stats in zip(means, tokens, update(rollouts))]
+
+
+def informative(rollouts: Rollouts, kl_coef: float) -> Rollouts:
+    """The rows that carry gradient, the same step.
+
+    Without a KL term (``kl_coef`` 0) a reply whose leave-one-out advantage is 0 (its whole group scored alike:
+    all right or all wrong, the common case on a hard set) adds exactly nothing to the RLOO loss, which is a mean
+    over replies (:func:`soar.algo.losses.rloo_loss`, per-sequence normalisation).  Such rows are dropped and the
+    rest have their advantages scaled by kept / all, so the mean, and with it the gradient, is the same; the
+    forward and backward passes of the dropped rows are saved.  One row is always kept, so the optimiser still
+    steps (AdamW moves on its moments even when the gradient is zero) and the schedule advances as before.
+    With a KL term every row counts, and nothing is dropped."""
+    n = len(rollouts.advantages)
+    if kl_coef or n == 0:
+        return rollouts
+    keep = [i for i, a in enumerate(rollouts.advantages) if a != 0] or [0]
+    if len(keep) == n:
+        return rollouts
+    scale = len(keep) / n
+    pick = lambda xs: None if xs is None else [xs[i] for i in keep]  # noqa: E731
+    return Rollouts(pick(rollouts.prompt_ids), pick(rollouts.completion_ids),
+                    [rollouts.advantages[i] * scale for i in keep], pick(rollouts.completion_mask))
