@@ -30,7 +30,8 @@ FAST = {"compute.generation_batch_size": "16", "reward.verify_workers": "1", "st
 
 
 def _args(overrides):
-    return [x for key, value in overrides.items() for x in (f"--{key}", value)]
+    """The command line of the ``tiny`` preset with ``overrides`` (the default preset is the designed world)."""
+    return ["--preset", "tiny"] + [x for key, value in overrides.items() for x in (f"--{key}", value)]
 
 
 @pytest.fixture(scope="module")
