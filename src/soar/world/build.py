@@ -38,7 +38,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from soar.world.family import DIGITS, TEACHER_PROMPT, WorldSpec, make_question, solve, training_text
+from soar.world.family import DIGITS, TEACHER_PROMPT, WorldSpec, distinct_questions, solve, training_text
 
 TAGS = ("<question>", "</question>", "<answer>", "</answer>", "\\boxed{")
 """Multi-character pieces of the formats that are one token each."""
@@ -111,7 +111,7 @@ def pretrain(spec: WorldSpec, folder: Path, progress: Callable[[int, int, float]
         optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.01, betas=(0.9, 0.98))
         started, loss_value, warm_done = time.perf_counter(), float("nan"), None
         eos = tokenizer.eos_token_id
-        monitor = [question for question, _ in _distinct("add-any", 50, "mon")]
+        monitor = [question for question, _ in distinct_questions("add-any", 50, "mon")]
         for step in range(spec.steps):
             warm = warm_done is None and step < spec.warm_steps
             if warm and step >= 200 and step % 100 == 0:
@@ -154,16 +154,6 @@ def pretrain(spec: WorldSpec, folder: Path, progress: Callable[[int, int, float]
               "torch": torch.__version__}
     (folder / "world.json").write_text(json.dumps(report, indent=1))
     return report
-
-
-def _distinct(kind: str, n: int, seed: str) -> list[tuple[str, str]]:
-    rng, seen, out = random.Random(f"{seed}:{kind}"), set(), []
-    while len(out) < n:
-        question, answer = make_question(kind, rng)
-        if question not in seen:
-            seen.add(question)
-            out.append((question, answer))
-    return out
 
 
 _BOXED = re.compile(r"\\boxed\{([^}]*)\}")

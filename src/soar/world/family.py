@@ -123,14 +123,20 @@ def generate_problems(kinds: Sequence[str], per_kind: int, seed: int = 0) -> lis
     for kind in kinds:
         if not is_pattern(kind):
             raise ValueError(f"unknown world kind {kind!r}; kinds: {PATTERNS}")
-        rng, seen = random.Random(f"pool:{kind}" if seed == 0 else f"pool{seed}:{kind}"), set()
-        while len(seen) < per_kind:
-            question, answer = make_question(kind, rng)
-            if question in seen:
-                continue
-            seen.add(question)
-            problems.append(Problem(question, answer, f"{kind}-{len(seen) - 1:04d}", {"kind": kind}))
+        drawn = distinct_questions(kind, per_kind, "pool" if seed == 0 else f"pool{seed}")
+        problems += [Problem(q, a, f"{kind}-{i:04d}", {"kind": kind}) for i, (q, a) in enumerate(drawn)]
     return problems
+
+
+def distinct_questions(kind: str, n: int, label: str) -> list[tuple[str, str]]:
+    """``n`` distinct ``(question, answer)`` pairs of ``kind``, drawn from ``random.Random(f"{label}:{kind}")``."""
+    rng, seen, out = random.Random(f"{label}:{kind}"), set(), []
+    while len(out) < n:
+        question, answer = make_question(kind, rng)
+        if question not in seen:
+            seen.add(question)
+            out.append((question, answer))
+    return out
 
 
 def solve(question: str) -> str | None:
