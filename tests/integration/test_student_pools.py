@@ -279,6 +279,14 @@ def test_ray_workers_keep_their_students_and_the_driver_gets_one_copy_per_promot
         assert sum(received) == 1
         assert all(not real_get(a.kept_keys.remote()) for a in pool.actors)
         assert max(pool.memory()["workers_peak_kept"]) <= 4 * 2 + 1  # students of the datasets still open on 2 workers, and the best
+        # learnability (B.4): 3 datasets on 2 workers, all sent before any is waited for; each worker holds the
+        # promoted baseline, so the rates equal worker 0's for every dataset
+        log.clear()
+        datasets, seeds = [[q] for q in questions[:3]], [5, 6, 7]
+        rates = pool.success_rates(datasets, 4, seeds)
+        assert log == [("call", "success_rates")] * 3 + [("wait", 0), ("wait", 1), ("wait", 0)], log
+        assert rates == [real_get(actors[0].call.remote("success_rates", d, 4, seed)) for d, seed in zip(datasets, seeds)]
+        assert all(len(r) == 1 and 0.0 <= r[0] <= 1.0 for r in rates)
         # a resume's baseline goes into the object store once (not once per worker), and both loads run at once
         puts, real_put = [], ray_cluster.put
         monkeypatch.setattr(ray_cluster, "put", lambda value, **kw: puts.append(_full_copies(value, parameters))

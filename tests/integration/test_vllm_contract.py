@@ -144,34 +144,17 @@ def test_sleep_level_1_keeps_the_weights_and_nothing_runs_while_asleep(vllm, mod
         generator.llm.generate([{"prompt_token_ids": [1, 2]}], [vllm.SamplingParams(temperature=0, max_tokens=2)])
 
 
-def test_adapter_ids_are_never_reused(vllm, model_dir, tmp_path, monkeypatch):
-    from peft import LoraConfig, get_peft_model
-
+def test_an_adapter_update_is_refused_in_one_line(vllm, model_dir):
+    """soar has no vLLM LoRA path (issue 35): LoRA policies sample through soar's own engine, so an adapter pushed
+    to a vLLM engine is an error that says so, not a silent no-op."""
+    from soar.engines.base import WeightUpdate
     from soar.engines.vllm_generator import VLLMGenerator
+    from soar.errors import SoarError
 
-    generator = VLLMGenerator(model_dir, enable_lora=True)
-    tokenizer = generator.tokenizer
-    folders = []
-    for seed in (1, 2):
-        peft = get_peft_model(_model(tokenizer, 0),
-                              LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
-        torch.manual_seed(seed)  # after tiny_model, which seeds the global generator itself
-        with torch.no_grad():  # adapters large enough to change greedy replies
-            for name, param in peft.named_parameters():
-                if "lora_" in name:
-                    param.normal_(0, 1.0)
-        peft.save_pretrained(tmp_path / f"adapter{seed}")
-        folders.append((tmp_path / f"adapter{seed}", peft))
-    outputs = []
-    for folder, peft in folders:
-        generator.set_lora(folder)
-        outputs.append(_greedy(generator, tokenizer))
-        assert outputs[-1] == _greedy(HFGenerator(peft.eval(), tokenizer), tokenizer)
-    assert outputs[0] != outputs[1]
-    monkeypatch.setattr(generator, "_lora_version", 0)  # the rule broken on purpose: ids start over
-    generator.set_lora(folders[1][0])
-    with pytest.raises(vllm.ContractError, match="reused"):
-        _greedy(generator, tokenizer)
+    generator = VLLMGenerator(model_dir)
+    with pytest.raises(SoarError, match="full weights only"):
+        generator.update_weights(WeightUpdate("adapter", {"base_model.model.lm_head.lora_A.weight": torch.zeros(1)}))
+    assert generator.llm.pushes == 0
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """VLLMGenerator on a tiny random Llama (needs vLLM and a CUDA device; skipped otherwise).
 
-One engine (LoRA enabled, fp16, eager) serves every test; the weight-refresh
+One engine (fp16, eager) serves every test; the weight-refresh
 test puts the original weights back when it ends.  vLLM's log-probs are
 compared with teacher-forced log-probs from the transformers model on the same
 GPU, not with HFGenerator's own samples: greedy decoding of a near-uniform
@@ -43,7 +43,7 @@ def model_dir(tmp_path_factory, tokenizer):
 @pytest.fixture(scope="module")
 def engine(model_dir):
     generator = VLLMGenerator(model_dir, dtype="float16", gpu_memory_utilization=0.3, max_model_len=512,
-                              enable_lora=True, max_lora_rank=8, seed=0, enforce_eager=True)
+                              seed=0, enforce_eager=True)
     yield generator
     del generator.llm
     gc.collect()
@@ -118,19 +118,3 @@ def test_load_weights_matches_transformers_on_the_new_weights(engine, tokenizer)
     finally:
         engine.load_weights(original.state_dict())
     assert _max_gap(engine, original, tokenizer)[0] < 0.05
-
-
-def test_set_lora_routes_through_each_new_adapter_version(engine, tokenizer, tmp_path):
-    peft = pytest.importorskip("peft")
-    base = tiny_model(tokenizer, seed=0, **TINY).half().cuda()
-    adapter_dir = tmp_path / "adapter"
-    for version in (1, 2):  # the same directory, rewritten: a stale cached adapter would fail the check
-        torch.manual_seed(version)
-        lora = peft.LoraConfig(r=8, lora_alpha=32, target_modules="all-linear", init_lora_weights=False)
-        adapted = peft.get_peft_model(tiny_model(tokenizer, seed=0, **TINY), lora).half().cuda().eval()
-        adapted.save_pretrained(adapter_dir)
-        engine.set_lora(adapter_dir)
-        assert _max_gap(engine, adapted, tokenizer)[0] < 0.05
-        assert _max_gap(engine, base, tokenizer)[1] > 0.05
-    engine.set_lora(None)
-    assert _max_gap(engine, base, tokenizer)[0] < 0.05

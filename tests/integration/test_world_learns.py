@@ -27,7 +27,10 @@ import pytest
 
 STEPS = 10
 """The outer steps each run is given (the teacher's cosine schedule spans them); the test's cap."""
-SEED = 0
+SEED = 7
+"""Chosen for CI time among the :data:`SWEEP` seeds: it separates at step 2 here (3 outer steps, ~2.7 min), seed 0 at
+step 6 (~4.5 min).  On another CPU kind the rounding differs, so the step it separates at is then a draw from the
+sweep's spread (2-5, or none about 1 time in 10), not a promise."""
 MARGIN = 0.10
 """How far the learning teacher's carry-rich share must exceed the frozen teacher's, at each of ..."""
 CONSECUTIVE = 2
@@ -37,8 +40,8 @@ SWEEP = {0: 6, 3: None, 4: 3, 5: 4, 6: 3, 7: 2, 8: 4, 9: 3, 10: 3, 11: 5, 12: 2}
 :func:`race` (``docs/world/shipped/ci_sweep.py``, ``ci-sweep.json``).  Seeds 3-12: 9 of 10 separated, at steps
 2-5; seed 3 did not (its teacher learned slowly: learning minus frozen 0.04-0.12 over steps 3-9, above 0.10 only
 at step 7).  So the false-failure rate of this test, were its seed or the machine's rounding another, is about
-1 in 10 (95% interval 0.3%-45%: ten seeds bound it only loosely).  Seed 0, the test's, separates at step 6:
-7 outer steps, ~3 min on 2 idle cores."""
+1 in 10 (95% interval 0.3%-45%: ten seeds bound it only loosely).  Seed 0 separates at step 6 (7 outer steps);
+seed 7, the test's, at step 2 (3 outer steps)."""
 
 
 def start(out: Path, seed: int, *extra: str) -> subprocess.Popen:

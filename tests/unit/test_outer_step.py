@@ -18,6 +18,7 @@ from soar.types import Problem, StudentJob, StudentResult
 
 BASELINE = 0.25
 ACCURACY = [[0.5, 0.25, 0.75], [0.25, 0.25, 0.25], [0.0, 0.25, 0.5], [1.0, 0.75, 0.5]]  # ACC_kj: 4 datasets x r=3
+RATES = [[0.0, 0.5], [1.0, 1.0], [0.25, 0.0], [0.75, 0.5]]  # the baseline's success rate per question, 4 datasets x 2
 
 
 class CharTokenizer:
@@ -78,7 +79,7 @@ class SetPool:
     name, weights_format = "fake", "full"
 
     def __init__(self):
-        self.baseline_version, self.jobs, self.promoted, self.evaluated = 0, [], None, []
+        self.baseline_version, self.jobs, self.promoted, self.evaluated, self.sampled = 0, [], None, [], []
 
     def baseline_accuracy(self, questions):
         self.evaluated.append(len(questions))
@@ -87,6 +88,11 @@ class SetPool:
     def run(self, jobs, baseline_accuracy, progress=None):
         self.jobs = jobs
         return [StudentResult(j.job_id, ACCURACY[j.dataset_index][j.student_index], []) for j in jobs]
+
+    def success_rates(self, datasets, samples, seeds):
+        """Learnability (B.4): dataset k's questions solved at rates RATES[k] (one call for all datasets)."""
+        self.sampled.append((len(datasets), samples, list(seeds)))
+        return [RATES[k][:len(dataset)] for k, dataset in enumerate(datasets)]
 
     def promote(self, job: StudentJob) -> StudentResult:
         self.promoted, self.baseline_version = job, self.baseline_version + 1
@@ -137,3 +143,19 @@ def test_no_promotion_below_the_threshold_and_learning_goes_on():
     # one group of 4: A_k = R_k - mean of the other three
     expected = [r - (sum(out.rewards) - r) / 3 for r in out.rewards]
     assert trainer.rollouts.advantages == [a for a in expected for _ in range(2)]
+
+
+def test_learnability_reward_asks_the_pool_once_for_every_dataset_and_trains_no_student():
+    """Intrinsic-T (B.4): R_k = mean over X_k's questions of (1 - s) where the baseline's success rate s > 0, else 0;
+    one pool call for all datasets (a Ray pool spreads them over its workers), each dataset with its own seed."""
+    cfg = load_config("tiny", overrides={
+        "teacher.sampling": "rejection", "teacher.batch_size": "1", "teacher.group_size": "4",
+        "inner.dataset_size": "2", "inner.repeats": "2", "inner.reward_questions": "2",
+        "teacher.max_new_tokens": "200", "teacher.reward": "learnability", "promotion.tau": "0.0"})
+    pool, trainer = SetPool(), RecordingTrainer()
+    teacher = Teacher(trainer, ScriptedEngine(), CharTokenizer(), parseable=lambda answers: [True] * len(answers))
+    out = outer_step(cfg, 3, [Problem(f"q{i}", "1") for i in range(4)], teacher, pool, PromotionState())
+    assert out.rewards == [0.25, 0.0, 0.375, 0.375]
+    assert pool.sampled == [(4, cfg.teacher.learnability_samples,
+                             [derive_seed(cfg.compute.seed, "learnability", 3, k) for k in range(4)])]
+    assert pool.jobs == [] and out.promoted is None and pool.promoted is None  # no student trained, none promoted

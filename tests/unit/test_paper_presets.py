@@ -247,6 +247,25 @@ def test_promoted_students_and_teacher_snapshots_are_kept_and_ps_is_the_best(tmp
     assert run.teacher_steps() == [9_999, 10_000] and run.promoted_stages()  # a checkpoint keeps them
 
 
+@pytest.mark.parametrize("preset, b7_step", [("paper-math", 200), ("paper-harp", 170), ("paper-olympiad", 200)])
+def test_paper_presets_keep_a_few_teacher_snapshots_among_them_b7s_step(preset, b7_step, tmp_path):
+    """Issue 35: a paper run keeps its newest ``checkpoint.teacher_keep`` snapshots (each 12 GiB at 3B), not all
+    20; the steps kept still hold the one B.7 samples Grounded-T from (1-based, as ``soar sample --step``)."""
+    import torch
+
+    from soar.loops.run_dir import RunDir
+
+    cfg = load_config(preset)
+    run = RunDir(tmp_path / "run")
+    run.create(f"outer_steps: {cfg.outer_steps}\n")
+    for step in range(cfg.outer_steps):  # what _AfterStep.step (loops/train.py) saves: after 0-based step s when (s + 1) % every == 0
+        if (step + 1) % cfg.checkpoint.teacher_every == 0:
+            run.save_teacher(step, {"w": torch.zeros(1)}, cfg.checkpoint.teacher_keep)
+    kept = [step + 1 for step in run.teacher_steps()]
+    assert 0 < cfg.checkpoint.teacher_keep == len(kept) < cfg.outer_steps // cfg.checkpoint.teacher_every
+    assert b7_step in kept, kept
+
+
 def test_sample_picks_the_teacher_of_a_chosen_step(tmp_path):
     import torch
 

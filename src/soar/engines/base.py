@@ -8,9 +8,8 @@ prompts as token ids (exactly the context a trainer will score).
 Weights: a trainer changes the policy between calls, and a generator that
 does not share the trainer's module (vLLM, a generator in another process or
 on another GPU) must be told.  :meth:`Generator.update_weights` takes a
-:class:`WeightUpdate`: full tensors by Hugging Face name, or a LoRA adapter
-(tensors, or a saved PEFT folder for engines that load adapters from disk),
-with a version number so an engine can tell a stale update from a new one
+:class:`WeightUpdate`: full tensors by Hugging Face name, or a LoRA adapter's
+tensors (soar's own engine only; vLLM takes full weights), with a version number so an engine can tell a stale update from a new one
 (prime-rl's ``WeightBroadcast``, verl's ``update_weights``).  A generator that
 samples from the trainer's own module (``HFGenerator``) copies nothing when
 the update's tensors already are its parameters.  A generator colocated with a
@@ -61,9 +60,7 @@ class WeightUpdate:
     kind: Literal["full", "adapter"]
     """``full``: model weights by Hugging Face name (all, or the ones that changed); ``adapter``: a LoRA adapter."""
     tensors: dict[str, Any] = field(default_factory=dict)
-    """Name -> tensor.  For ``adapter``, PEFT names (``...lora_A.weight``); may be empty when ``path`` is given."""
-    path: str | None = None
-    """A saved PEFT adapter folder, for engines that load adapters from disk (vLLM); None: use ``tensors``."""
+    """Name -> tensor.  For ``adapter``, PEFT names (``...lora_A.weight``)."""
     version: int = 0
     """Increases with every update of a policy; an engine may skip an update older than what it holds."""
 

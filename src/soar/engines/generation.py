@@ -76,8 +76,6 @@ class HFGenerator:
 
         from soar.errors import SoarError
 
-        if update.kind == "adapter" and not update.tensors:
-            raise SoarError("HFGenerator takes an adapter as tensors, not a saved folder")
         params = dict(self.model.named_parameters())
         unknown = sorted(n for n, t in update.tensors.items() if n not in params or params[n].shape != t.shape)
         if unknown:

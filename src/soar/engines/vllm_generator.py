@@ -5,20 +5,20 @@
 generator: prompts tokenized without special tokens, stop strings kept in the
 text, EOS kept in ``token_ids``, one log-prob per generated token.  The engine
 lives in this process next to the trainer ("colocate" mode) and is refreshed in
-place after each optimiser step: :meth:`load_weights` for full fine-tuning,
-:meth:`set_lora` for a saved PEFT adapter.
+place after each optimiser step (:meth:`load_weights`).  Full weights only: soar
+has no vLLM LoRA path (a LoRA teacher on vLLM is refused at start-up, and LoRA
+students always sample through soar's own engine, which holds their adapters),
+so there is one way to sample each kind of policy.
 
 Written against vLLM's public API as documented for 0.8-0.11 (V1 engine),
 checked against the 0.14-0.2x docs, and on 2026-12-03 against the source of the
 0.29.0 and 0.34.0 wheels (every call below unchanged in name and argument form;
-V0 is gone, so only V1 paths matter; ``max_lora_rank`` must be one of
-:data:`VLLM_LORA_RANKS`): ``vllm.LLM(model, dtype, seed,
-gpu_memory_utilization, max_model_len, enable_lora, max_lora_rank)``,
-``LLM.generate(prompts, sampling_params, use_tqdm, lora_request)`` with
+V0 is gone, so only V1 paths matter): ``vllm.LLM(model, dtype, seed,
+gpu_memory_utilization, max_model_len)``,
+``LLM.generate(prompts, sampling_params, use_tqdm)`` with
 ``{"prompt_token_ids": ...}`` prompts, ``vllm.SamplingParams(n, temperature, top_p,
 max_tokens, stop, include_stop_str_in_output, seed, logprobs=0)``,
-``CompletionOutput.{text, token_ids, logprobs, finish_reason}``,
-``vllm.lora.request.LoRARequest(name, int_id, path)`` and ``LLM.reset_prefix_cache()``.
+``CompletionOutput.{text, token_ids, logprobs, finish_reason}`` and ``LLM.reset_prefix_cache()``.
 
 Version-sensitive calls:
 
@@ -32,7 +32,6 @@ Version-sensitive calls:
   another process (a user-supplied multiprocess ``LLM``) the weights go through
   ``LLM.collective_rpc(callable)`` as CPU tensors, which vLLM >= 0.9 allows only with
   ``VLLM_ALLOW_INSECURE_SERIALIZATION=1``.
-* ``llm.llm_engine.remove_lora(id)`` frees the previous adapter version.
 * Colocation: built with ``enable_sleep_mode``, :meth:`sleep` calls
   ``LLM.sleep(level=1)`` (weights to host memory, KV cache freed) while the
   trainer uses the GPU and :meth:`wake` calls ``LLM.wake_up()``; weights are
@@ -42,7 +41,7 @@ Version-sensitive calls:
 The rules this class keeps (CPU tests hold it to them with a fake ``vllm``
 package, ``tests/fakes/vllm``, that raises when one is broken): new weights are
 pushed before any generation that follows a change; the prefix cache is reset
-after every push; an adapter id is never reused; nothing is reloaded from disk
+after every push; nothing is reloaded from disk
 after the first load; no generation or push while asleep.
 
 Deviations from ``HFGenerator``:
@@ -62,7 +61,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from soar.engines.base import Completion, SamplingParams, WeightUpdate
@@ -95,7 +93,7 @@ def _require_device() -> None:
 
 
 class VLLMGenerator:
-    """vLLM ``LLM.generate`` with per-token log-probs, in-place weight refresh and LoRA routing."""
+    """vLLM ``LLM.generate`` with per-token log-probs and in-place refresh of full weights."""
 
     def __init__(
         self,
@@ -104,8 +102,6 @@ class VLLMGenerator:
         dtype: str = "bfloat16",
         gpu_memory_utilization: float = 0.5,
         max_model_len: int | None = None,
-        enable_lora: bool = False,
-        max_lora_rank: int = 16,
         seed: int = 0,
         enable_sleep_mode: bool = False,
         **engine_kwargs: Any,
@@ -126,8 +122,7 @@ class VLLMGenerator:
                 engine_kwargs["enable_sleep_mode"] = True
             model = self._vllm.LLM(
                 model=str(model), dtype=dtype, seed=seed, gpu_memory_utilization=gpu_memory_utilization,
-                max_model_len=max_model_len, enable_lora=enable_lora, max_lora_rank=vllm_lora_rank(max_lora_rank),
-                **engine_kwargs,
+                max_model_len=max_model_len, **engine_kwargs,
             )
         self.llm = model
         self._in_process = building and os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
@@ -136,8 +131,6 @@ class VLLMGenerator:
         if self._in_process:
             self._local_model()
         self.tokenizer = self.llm.get_tokenizer()
-        self._lora: Any = None  # the LoRARequest generation goes through, or None for the base model
-        self._lora_version = 0
         self._sleep_mode = enable_sleep_mode
         self.asleep = False
         self.weights_version = 0
@@ -175,7 +168,7 @@ class VLLMGenerator:
         greedy = sampling.greedy or sampling.temperature < 1e-5  # vLLM's own threshold for greedy
         params = [self._params(sampling, greedy, n, i) for i in range(len(prompt_ids))]
         inputs = [{"prompt_token_ids": list(ids)} for ids in prompt_ids]
-        results = self.llm.generate(inputs, params, use_tqdm=False, lora_request=self._lora)
+        results = self.llm.generate(inputs, params, use_tqdm=False)
         out: list[list[Completion]] = []
         for index, result in enumerate(results):
             completions = [_completion(index, c) for c in result.outputs]
@@ -200,19 +193,17 @@ class VLLMGenerator:
 
     # -- weight refresh ------------------------------------------------------
     def update_weights(self, update: WeightUpdate) -> None:
-        """The :class:`~soar.engines.base.Generator` contract: full tensors go through :meth:`load_weights`;
-        an adapter must come as a saved PEFT folder (vLLM loads adapters from disk) and goes to :meth:`set_lora`."""
-        if update.kind == "full":
-            if update.version and update.version <= self.weights_version:
-                return  # stale: the engine already holds these weights or newer ones
-            if self.asleep:
-                raise SoarError("the vllm generator is asleep: wake() it before pushing weights")
-            self.load_weights(update.tensors)
-            self.weights_version = update.version
-        elif update.path is not None:
-            self.set_lora(update.path)
-        else:
-            raise SoarError("the vllm generator loads a LoRA adapter from a saved PEFT folder: give WeightUpdate.path")
+        """The :class:`~soar.engines.base.Generator` contract for full weights (through :meth:`load_weights`);
+        an adapter is refused in one line (soar has no vLLM LoRA path)."""
+        if update.kind != "full":
+            raise SoarError("the vllm generator takes full weights only: LoRA policies sample through soar's own "
+                            "engine (compute.generator: hf)")
+        if update.version and update.version <= self.weights_version:
+            return  # stale: the engine already holds these weights or newer ones
+        if self.asleep:
+            raise SoarError("the vllm generator is asleep: wake() it before pushing weights")
+        self.load_weights(update.tensors)
+        self.weights_version = update.version
 
     def load_weights(self, named_tensors: Weights) -> None:
         """Copy full-model weights (``named_parameters()`` or a state dict) into the engine, in place.
@@ -245,25 +236,6 @@ class VLLMGenerator:
                                 f"compute.generator: hf") from None
             return None
 
-    def set_lora(self, path: str | os.PathLike[str] | None) -> None:
-        """Generate through the PEFT adapter saved in ``path`` from now on, or the base model if None.
-
-        Every call with a path is a new adapter version with a fresh integer id
-        and name (vLLM caches adapters by id, so reusing one would keep serving the
-        old weights); the previous version is removed from the engine.
-        """
-        previous = self._lora
-        if path is None:
-            self._lora = None
-        else:
-            from vllm.lora.request import LoRARequest
-
-            self._lora_version += 1
-            version = self._lora_version
-            self._lora = LoRARequest(f"soar-lora-{version}", version, str(Path(path).resolve()))
-        if previous is not None:
-            self.llm.llm_engine.remove_lora(previous.lora_int_id)
-
 
 def _completion(index: int, output: Any) -> Completion:
     ids = list(output.token_ids)
@@ -271,18 +243,6 @@ def _completion(index: int, output: Any) -> Completion:
     logprobs = [float(step[token].logprob) for token, step in zip(ids, steps)]
     reason = "stop" if output.finish_reason == "stop" else "length"
     return Completion(index, output.text, ids, logprobs, reason)
-
-
-VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-"""The values vLLM's ``EngineArgs.max_lora_rank`` admits (a ``Literal`` in 0.29.0 and 0.34.0)."""
-
-
-def vllm_lora_rank(rank: int) -> int:
-    """The smallest rank vLLM admits that holds ``rank`` (it is a maximum: an adapter of rank 4 fits 8)."""
-    fits = [r for r in VLLM_LORA_RANKS if r >= rank]
-    if not fits:
-        raise ValueError(f"LoRA rank {rank} is above vLLM's largest max_lora_rank {VLLM_LORA_RANKS[-1]}")
-    return fits[0]
 
 
 def _load_on_worker(worker: Any, weights: list[tuple[str, Any]]) -> None:

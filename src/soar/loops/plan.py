@@ -131,6 +131,14 @@ def _bytes(dtype: str | None) -> int:
     return {"float32": 4, "bfloat16": 2, "float16": 2}.get(dtype or "float32", 4)
 
 
+def _snapshots(cfg: SoarConfig) -> str:
+    """How many teacher snapshots a full run keeps (``checkpoint.teacher_every``, ``checkpoint.teacher_keep``)."""
+    c = cfg.checkpoint
+    made = cfg.outer_steps // c.teacher_every if c.teacher_every else 0
+    kept = min(made, c.teacher_keep) if c.teacher_keep else made
+    return f"{kept} of {made} kept" + (f" (checkpoint.teacher_keep {c.teacher_keep})" if c.teacher_keep else "")
+
+
 def _device_kind(cfg: SoarConfig) -> str:
     return "cpu" if cfg.model.device == "cpu" else "gpu"
 
@@ -437,7 +445,8 @@ def render_plan(cfg: SoarConfig, p: dict[str, Any]) -> str:
             f"fits: the peak plus {HEADROOM - 1:.0%} headroom")
     add(f"checkpoint on disk: teacher {format_bytes(p['checkpoint']['teacher'])} (weights + AdamW), students "
         f"{format_bytes(p['checkpoint']['students'])}; each kept teacher snapshot {format_bytes(p['teacher_snapshot'])} "
-        f"(every {cfg.checkpoint.teacher_every} steps), each promoted student {format_bytes(p['checkpoint']['students'])}")
+        f"(every {cfg.checkpoint.teacher_every} steps, {_snapshots(cfg)}), each promoted student "
+        f"{format_bytes(p['checkpoint']['students'])}")
     add("")
     speed = p["speed"]
     kind = "GPU" if _device_kind(cfg) == "gpu" else "CPU"

@@ -380,9 +380,9 @@ def outer_step(cfg: SoarConfig, step: int, hard_train: list[Problem], teacher: T
                                                      for k in range(B * g)], baseline.accuracy)
         else:  # Intrinsic-T (B.4): the learnability of X_k for the baseline student; no students trained
             results = []
-            rewards = [learnability_reward(pool.success_rates(job.dataset, cfg.teacher.learnability_samples,
-                                                              derive_seed(seed, "learnability", step, job.dataset_index)))
-                       for job in jobs[::r]]
+            rates = pool.success_rates([job.dataset for job in jobs[::r]], cfg.teacher.learnability_samples,
+                                       [derive_seed(seed, "learnability", step, job.dataset_index) for job in jobs[::r]])
+            rewards = [learnability_reward(per_question) for per_question in rates]
             per_student = [[reward] for reward in rewards]
 
     # 4. Promotion: moving average over every dataset of the step; promote the measured median student of k*.

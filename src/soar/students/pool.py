@@ -147,8 +147,10 @@ class InProcessStudentPool:
                     progress(result)
         return results
 
-    def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
-        return self.worker.success_rates(dataset, samples, seed)
+    def success_rates(self, datasets: list[list[dict[str, Any]]], samples: int, seeds: list[int]) -> list[list[float]]:
+        """The baseline's sampled success rate on each question of each dataset (learnability, B.4), one dataset
+        after another; ``seeds[k]`` seeds dataset ``k``'s sampling."""
+        return [self.worker.success_rates(dataset, samples, seed) for dataset, seed in zip(datasets, seeds)]
 
     def memory(self) -> dict[str, Any]:
         """Peak resident memory of the processes that train students (none apart from this one)."""
@@ -515,15 +517,21 @@ class RayStudentPool:
         """The baseline scored on ``questions``, one part per worker, all at once (:func:`score_parts`); a worker
         that dies is replaced and scores its part again."""
         parts = score_parts(questions, len(self.actors))
-        refs = [self.actors[i].call.remote("evaluate", job_id, part) for i, part in enumerate(parts)]
-        results = []
-        for index, (ref, part) in enumerate(zip(refs, parts)):
+        return merge_scores(job_id, self._scatter([("evaluate", job_id, part) for part in parts], what))
+
+    def _scatter(self, calls: list[tuple[Any, ...]], what: str) -> list[Any]:
+        """Worker method calls ``(method, *args)``, call ``i`` on worker ``i % workers``, all sent before any is
+        waited for; their answers in order.  A worker that dies is replaced and runs its call again."""
+        refs = [self.actors[i % len(self.actors)].call.remote(*call) for i, call in enumerate(calls)]
+        answers = []
+        for i, (ref, call) in enumerate(zip(refs, calls)):
+            index = i % len(self.actors)
             try:
-                results.append(self._wait(ref, "call", what, index))
+                answers.append(self._wait(ref, "call", what, index))
             except self.ray.exceptions.RayActorError as error:
                 self._replace(index, error, 1, what)
-                results.append(self._get(index, "call", "evaluate", job_id, part, what=what))
-        return merge_scores(job_id, results)
+                answers.append(self._get(index, "call", *call, what=what))
+        return answers
 
     def run(self, jobs: list[StudentJob], baseline_accuracy: float,
             progress: Callable[[StudentResult], None] | None = None) -> list[StudentResult]:
@@ -585,8 +593,11 @@ class RayStudentPool:
         self.drain_output()  # the step's worker output into workers.log, while the teacher's phase is next
         return [result for number in sorted(done) for result in done[number]]
 
-    def success_rates(self, dataset: list[dict[str, Any]], samples: int, seed: int) -> list[float]:
-        return self._get(0, "call", "success_rates", dataset, samples, seed, what="the learnability reward")
+    def success_rates(self, datasets: list[list[dict[str, Any]]], samples: int, seeds: list[int]) -> list[list[float]]:
+        """Learnability (B.4): dataset ``k`` sampled by worker ``k % workers``, all at once (each worker holds the
+        same baseline, so the rates do not depend on which one samples)."""
+        return self._scatter([("success_rates", dataset, samples, seed) for dataset, seed in zip(datasets, seeds)],
+                             "the learnability reward")
 
     def promote(self, job: StudentJob) -> StudentResult:
         """Every worker adopts ``job``'s student before anything else runs; returns the re-check on Q_R.

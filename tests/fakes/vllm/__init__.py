@@ -15,7 +15,6 @@ thing (the failures TRL, verl and NeMo-RL users reported):
   module (:meth:`LLM.watch`): a change not pushed (TRL #5312: training
   silently sampled the base model);
 * a generate after a push without ``reset_prefix_cache()`` (stale KV blocks);
-* a LoRA adapter id used again for another adapter (vLLM caches by id);
 * a generate or push while asleep, and after a level-2 sleep, a generate
   before every weight was pushed again (vLLM #29341);
 * the weights are read from disk once, when the engine is built
@@ -24,7 +23,6 @@ thing (the failures TRL, verl and NeMo-RL users reported):
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,32 +167,24 @@ class _Namespace:
     pass
 
 
-MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-"""The ranks ``EngineArgs.max_lora_rank`` admits (vLLM 0.29.0 and 0.34.0, ``engine/arg_utils.py``)."""
-
-
 class LLM:
     loads_from_disk = 0
     """Times any engine read weights from disk (once per engine built)."""
 
     def __init__(self, model: str, dtype: str = "auto", seed: int = 0, gpu_memory_utilization: float = 0.9,
-                 max_model_len: int | None = None, enable_lora: bool = False, max_lora_rank: int = 16,
-                 enable_sleep_mode: bool = False, **kwargs: Any) -> None:
+                 max_model_len: int | None = None, enable_sleep_mode: bool = False, **kwargs: Any) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if max_lora_rank not in MAX_LORA_RANKS:  # EngineArgs.max_lora_rank is a Literal of these (0.29-0.34)
-            raise ContractError(f"max_lora_rank {max_lora_rank} is not one of vLLM's {MAX_LORA_RANKS}")
         LLM.loads_from_disk += 1
         self.path = Path(model)
         self._hf = AutoModelForCausalLM.from_pretrained(self.path).eval()
         self._tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.enable_lora, self.enable_sleep_mode = enable_lora, enable_sleep_mode
+        self.enable_sleep_mode = enable_sleep_mode
         self.asleep = False
         self.level = 0
         self._model = _EngineModel(self, self._hf)
         self._cache_stale = False
         self._watched: Any = None
-        self._adapters: dict[int, tuple[str, Any]] = {}
         self.pushes = self.resets = self.sleeps = 0
         runner = _Namespace()
         runner.model = self._model
@@ -204,7 +194,6 @@ class LLM:
         executor.driver_worker = worker
         self.llm_engine = _Namespace()
         self.llm_engine.model_executor = executor
-        self.llm_engine.remove_lora = self._remove_lora
 
     # -- what soar calls ------------------------------------------------------------------------------------------
     def get_tokenizer(self) -> Any:
@@ -226,8 +215,8 @@ class LLM:
     def wake_up(self, tags: list[str] | None = None) -> None:
         self.asleep = False  # level 1: the weights come back from host memory, not from disk
 
-    def generate(self, inputs: list[dict[str, Any]], params: list[SamplingParams], use_tqdm: bool = False,
-                 lora_request: Any = None) -> list[RequestOutput]:
+    def generate(self, inputs: list[dict[str, Any]], params: list[SamplingParams],
+                 use_tqdm: bool = False) -> list[RequestOutput]:
         from soar.engines.base import SamplingParams as SoarParams
         from soar.engines.generation import HFGenerator
 
@@ -240,8 +229,6 @@ class LLM:
         self._check_watched()
         model = self._hf
         self._model.to_hf(model)
-        if lora_request is not None:
-            model = self._adapter(lora_request)
         generator = HFGenerator(model, self._tokenizer, batch_size=64)
         out = []
         for item, p in zip(inputs, params):
@@ -277,20 +264,3 @@ class LLM:
             if not torch.equal(param.detach().to(self._model.value(name).dtype), self._model.value(name)):
                 raise ContractError(f"generate() while the engine holds other weights than the trainer's "
                                     f"({name}): a change was not pushed, and the engine would sample the old policy")
-
-    def _adapter(self, request: Any) -> Any:
-        if not self.enable_lora:
-            raise ContractError("a LoRA request to an engine built without enable_lora")
-        held = self._adapters.get(request.lora_int_id)
-        if held is not None and held[0] != request.lora_path:
-            raise ContractError(f"LoRA id {request.lora_int_id} reused for another adapter: vLLM would serve the "
-                                f"cached one ({held[0]})")
-        if held is None:
-            from peft import PeftModel
-
-            held = (request.lora_path, PeftModel.from_pretrained(copy.deepcopy(self._hf), request.lora_path).eval())
-            self._adapters[request.lora_int_id] = held
-        return held[1]
-
-    def _remove_lora(self, lora_id: int) -> bool:
-        return lora_id in self._adapters  # vLLM frees it; the id stays spent
