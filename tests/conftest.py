@@ -34,6 +34,15 @@ def pytest_report_header(config):
             f"matmul dtype (tiny, compute_dtype auto): {matmul_dtype_name(load_config('tiny').model)}"]
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The files that hold a ``slow`` test first, each file's tests in their order: with the suite spread over
+    processes a file at a time (``scripts/test.sh``: pytest-xdist, ``--dist loadfile``), the longest files start
+    at once instead of last, when the other process would sit idle beside them (the test that SOAR learns, ~2-3
+    minutes, came last alphabetically).  The order is the same in every process, as xdist requires."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def verifier():
     """One real Math-Verify process pool for the whole session (2 workers, 10 s hard timeout)."""

@@ -36,6 +36,7 @@ def _metrics(run):
     return [{k: v for k, v in json.loads(x).items() if k not in skip} for x in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_ray_run_killed_and_resumed_equals_the_in_process_run(tmp_path):
     model_dir = formatted_tiny_model_dir(tmp_path / "model")
     cfg = _cfg(model_dir, tmp_path, **SETTINGS)

@@ -105,6 +105,7 @@ def race(folder: Path, seed: int) -> tuple[int | None, list[float], list[float]]
                 proc.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_the_teacher_learns_to_write_stepping_stones_and_a_frozen_one_does_not(tmp_path):
     step, learn, frozen = race(tmp_path, SEED)

@@ -69,14 +69,6 @@ def test_batched_students_must_be_lora_and_pool_values_are_checked():
 
 
 
-def test_a_lora_rank_is_rounded_up_to_one_vllm_admits():
-    from soar.engines.vllm_generator import vllm_lora_rank
-
-    assert [vllm_lora_rank(r) for r in (1, 4, 8, 16, 24, 300, 512)] == [1, 8, 8, 16, 32, 320, 512]
-    with pytest.raises(ValueError, match="above vLLM's largest"):
-        vllm_lora_rank(513)
-
-
 def test_q_r_is_scored_in_near_equal_parts_and_merged_back_in_order():
     from soar.students.pool import merge_scores, score_parts
     from soar.types import StudentResult
