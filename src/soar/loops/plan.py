@@ -443,7 +443,8 @@ def render_plan(cfg: SoarConfig, p: dict[str, Any]) -> str:
                 + "  ".join(f"{'fits' if row['fits'][name] else 'no':>11}" for name in GPU_MEMORY))
         add(f"  rounds: students each worker trains one after another in a step (the student phase's length); "
             f"fits: the peak plus {HEADROOM - 1:.0%} headroom")
-    add(f"checkpoint on disk: teacher {format_bytes(p['checkpoint']['teacher'])} (weights + AdamW), students "
+    add(f"checkpoint on disk (written every {cfg.checkpoint.every} steps, checkpoint.every): teacher "
+        f"{format_bytes(p['checkpoint']['teacher'])} (weights + AdamW), students "
         f"{format_bytes(p['checkpoint']['students'])}; each kept teacher snapshot {format_bytes(p['teacher_snapshot'])} "
         f"(every {cfg.checkpoint.teacher_every} steps, {_snapshots(cfg)}), each promoted student "
         f"{format_bytes(p['checkpoint']['students'])}")
