@@ -93,6 +93,10 @@ def test_arithmetic_statements_are_checked_without_evaluating_text():
     pairs = [Problem("What is 2 \\times 3?", "3"), Problem("What is 42 + 3?", "45"), Problem("What is 1,000 + 1?", "x"),
              Problem("What is 999 + 2?", "1,001"), Problem("A coin is flipped?", "51")]
     assert arithmetic_check(pairs) == (3, 2)  # "1,000" is not a statement of this format; "1,001" reads as 1001
+    # the designed world's additions (digits least-significant first): the junk kind's one wrong digit is caught
+    world = [Problem("34000000+21000000", "550000000"), Problem("34000000+21000000", "550000001"),
+             Problem("What is 2 + 2?", "4")]
+    assert arithmetic_check(world, world=True) == (2, 1)
 
 
 @pytest.mark.timeout(20)

@@ -348,8 +348,8 @@ def _report(cfg: SoarConfig, folder: Path, controls: dict[str, list[list[Problem
     report = {"baseline_accuracy": baseline, "reward_questions": cfg.inner.reward_questions, "datasets": datasets,
               "dataset_size": n, "students": r, "inner_steps": cfg.inner.steps,
               "numeric_answers": {k: numeric_share([p.answer for d in controls[k] for p in d]) for k in kinds},
-              "arithmetic_statements_correct": {k: arithmetic_check([p for d in controls[k] for p in d])
-                                                for k in kinds},
+              "arithmetic_statements_correct": {k: arithmetic_check([p for d in controls[k] for p in d],
+                                                                    world=bool(tiers)) for k in kinds},
               "rows": [asdict(row) for row in rows], **({"teacher_content": content} if content else {})}
     write_atomic(folder / "probe.json", json.dumps(report, indent=1))
     console.print(render_table(rows, baseline))
@@ -358,16 +358,24 @@ def _report(cfg: SoarConfig, folder: Path, controls: dict[str, list[list[Problem
     for kind in kinds:
         example = controls[kind][0][0]
         statements, correct = report["arithmetic_statements_correct"][kind]
-        console.print(f"  {kind:<9} numeric answers {report['numeric_answers'][kind]:.0%}, arithmetic statements "
-                      f"{statements} ({correct} answered right); e.g. {example.question[:60]!r} -> {example.answer!r}")
+        what = "world additions" if tiers else "arithmetic statements"
+        console.print(f"  {kind:<9} numeric answers {report['numeric_answers'][kind]:.0%}, {what} {statements} "
+                      f"({correct} answered right); e.g. {example.question[:60]!r} -> {example.answer!r}")
     return report
 
 
-def arithmetic_check(problems: Sequence[Problem]) -> tuple[int, int]:
+def arithmetic_check(problems: Sequence[Problem], world: bool = False) -> tuple[int, int]:
     """``(statements, correct)``: how many questions are one-operation arithmetic statements
-    (:func:`soar.data.arithmetic.arithmetic_answer`) and how many of those carry the right answer."""
+    (:func:`soar.data.arithmetic.arithmetic_answer`) and how many of those carry the right answer; with ``world``,
+    how many are the designed world's additions and how many are answered right digit for digit
+    (:func:`soar.world.family.is_right`: the world's answers are digit strings, leading zeros and all)."""
     from soar.data.arithmetic import arithmetic_answer
 
+    if world:
+        from soar.world.family import is_right, parse
+
+        added = [p for p in problems if parse(p.question) is not None]
+        return len(added), sum(is_right(p.question, p.answer) for p in added)
     statements = correct = 0
     for p in problems:
         value = arithmetic_answer(p.question)
