@@ -109,8 +109,7 @@ def measure_gap(cfg: SoarConfig, per_kind: int = 200, teacher_pairs: int = 500) 
                "share": {k: kinds[k] / len(own.rollouts) for k in sorted(kinds)},
                "right": {k: right[k] / kinds[k] for k in sorted(kinds)}}
     return {"per_kind": per_kind, "kinds": rows, "teacher": teacher,
-            "hard": {"problems": len(hard), "exact_mean": sum(exact) / len(exact), "exact_max": max(exact),
-                     "expected_successes_per_sample": sum(exact) / len(exact)}}
+            "hard": {"problems": len(hard), "exact_mean": sum(exact) / len(exact), "exact_max": max(exact)}}
 
 
 def render_gap(gap: dict[str, Any]) -> str:
