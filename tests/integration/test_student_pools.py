@@ -190,6 +190,12 @@ def test_a_killed_ray_worker_is_replaced_and_its_batch_runs_again(ray_cluster, i
         results = out["results"]
         assert pool.replaced == 1 and pool.actors[0] is not victim
         assert _summary(results) == _summary(first)
+        # learnability's datasets, 3 on 2 workers: worker 0, killed before they are sent, holds two of the calls;
+        # it is replaced once (not once per call), runs both again, and the rates are the live pool's
+        datasets, seeds = [[q] for q in _jobs(cfg)[0].reward_questions[:3]], [5, 6, 7]
+        expected = pool.success_rates(datasets, 4, seeds)
+        ray_cluster.kill(pool.actors[0], no_restart=True)
+        assert pool.success_rates(datasets, 4, seeds) == expected and pool.replaced == 2
         # past compute.worker_retries the run stops with one line naming the worker and its last error
         from soar.errors import SoarError
 

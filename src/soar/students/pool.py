@@ -521,15 +521,19 @@ class RayStudentPool:
 
     def _scatter(self, calls: list[tuple[Any, ...]], what: str) -> list[Any]:
         """Worker method calls ``(method, *args)``, call ``i`` on worker ``i % workers``, all sent before any is
-        waited for; their answers in order.  A worker that dies is replaced and runs its call again."""
-        refs = [self.actors[i % len(self.actors)].call.remote(*call) for i, call in enumerate(calls)]
+        waited for; their answers in order.  A worker that dies is replaced (once, though several of its calls
+        were in flight) and runs its calls again."""
+        n = len(self.actors)
+        sent = [self.incarnations[i % n] for i in range(len(calls))]
+        refs = [self.actors[i % n].call.remote(*call) for i, call in enumerate(calls)]
         answers = []
         for i, (ref, call) in enumerate(zip(refs, calls)):
-            index = i % len(self.actors)
+            index = i % n
             try:
                 answers.append(self._wait(ref, "call", what, index))
             except self.ray.exceptions.RayActorError as error:
-                self._replace(index, error, 1, what)
+                if self.incarnations[index] == sent[i]:  # not replaced yet for an earlier call of this batch
+                    self._replace(index, error, 1, what)
                 answers.append(self._get(index, "call", *call, what=what))
         return answers
 
