@@ -9,10 +9,11 @@ Weights: a trainer changes the policy between calls, and a generator that
 does not share the trainer's module (vLLM, a generator in another process or
 on another GPU) must be told.  :meth:`Generator.update_weights` takes a
 :class:`WeightUpdate`: full tensors by Hugging Face name, or a LoRA adapter's
-tensors (soar's own engine only; vLLM takes full weights), with a version number so an engine can tell a stale update from a new one
-(prime-rl's ``WeightBroadcast``, verl's ``update_weights``).  A generator that
-samples from the trainer's own module (``HFGenerator``) copies nothing when
-the update's tensors already are its parameters.  A generator colocated with a
+tensors (soar's own engine only; vLLM takes full weights), with a version
+number so an engine can tell a stale update from a new one (prime-rl's
+``WeightBroadcast``, verl's ``update_weights``).  A generator that samples from
+the trainer's own module (``HFGenerator``) copies nothing when the update's
+tensors already are its parameters.  A generator colocated with a
 trainer on one device sleeps (:meth:`~Generator.sleep`) while the trainer runs
 and wakes (:meth:`~Generator.wake`) before it generates again.
 
