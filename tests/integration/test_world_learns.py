@@ -28,8 +28,8 @@ import pytest
 STEPS = 10
 """The outer steps each run is given (the teacher's cosine schedule spans them); the test's cap."""
 SEED = 7
-"""Chosen for CI time among the :data:`SWEEP` seeds: it separates at step 2 here (3 outer steps, ~2.7 min), seed 0 at
-step 6 (~4.5 min).  On another CPU kind the rounding differs, so the step it separates at is then a draw from the
+"""Chosen for CI time among the :data:`SWEEP` seeds: it separates at step 2 here (3 outer steps, 112 s alone, 127-149 s
+in the suite), seed 0 at step 6 (7 outer steps, 244-265 s).  On another CPU kind the rounding differs, so the step it separates at is then a draw from the
 sweep's spread (2-5, or none about 1 time in 10), not a promise."""
 MARGIN = 0.10
 """How far the learning teacher's carry-rich share must exceed the frozen teacher's, at each of ..."""
