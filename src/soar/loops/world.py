@@ -36,32 +36,27 @@ from soar.errors import ConfigError
 def exact_success(model: Any, tokenizer: Any, questions: Sequence[str], answers: Sequence[str],
                   prompts: str = "world", chunk: int = 128) -> list[float]:
     """Per question, the probability that the model, prompted as a student, writes ``\\boxed{answer}`` and then
-    ends: the product of its next-token probabilities along that reply (teacher forcing, fp32)."""
+    ends: the product of its next-token probabilities along that reply (teacher forcing, through the trainer's
+    :func:`~soar.engines.trainer.row_logprobs`)."""
     import torch
 
     from soar.data.prompts import render, student_prompt_text
+    from soar.engines.trainer import row_logprobs
 
     out: list[float] = []
     eos = tokenizer.eos_token_id
     for start in range(0, len(questions), chunk):
-        rows = []
+        prompt_ids, replies = [], []
         for question, answer in zip(questions[start:start + chunk], answers[start:start + chunk]):
-            prompt = tokenizer(render(student_prompt_text(question, prompts), tokenizer),
-                               add_special_tokens=False)["input_ids"]
-            reply = tokenizer(f"\\boxed{{{answer}}}", add_special_tokens=False)["input_ids"] + [eos]
-            rows.append((prompt, reply))
-        width = max(len(p) + len(r) for p, r in rows)
-        ids = torch.zeros(len(rows), width, dtype=torch.long)
-        target = torch.zeros(len(rows), width, dtype=torch.bool)
-        for i, (prompt, reply) in enumerate(rows):  # left padding, so every reply ends at the last position
-            seq = prompt + reply
-            ids[i, width - len(seq):] = torch.tensor(seq)
-            target[i, width - len(reply):] = True
-        mask = ids.ne(0) | target
+            prompt_ids.append(tokenizer(render(student_prompt_text(question, prompts), tokenizer),
+                                        add_special_tokens=False)["input_ids"])
+            replies.append(tokenizer(f"\\boxed{{{answer}}}", add_special_tokens=False)["input_ids"] + [eos])
+        width = max(len(r) for r in replies)
         with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=mask.long()).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-        out += (logp * target[:, 1:]).sum(1).exp().tolist()
+            logp = row_logprobs(model, [p + r for p, r in zip(prompt_ids, replies)], [len(p) for p in prompt_ids],
+                                width, tokenizer.pad_token_id or 0, model.device)
+        inside = torch.tensor([[t < len(r) for t in range(width)] for r in replies], device=logp.device)
+        out += (logp * inside).sum(1).exp().tolist()
     return out
 
 
