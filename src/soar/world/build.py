@@ -4,7 +4,7 @@ The shipped world (``model.name: world``, :class:`~soar.world.family.WorldSpec`'
 weights ship in the package (:data:`SHIPPED`, 2.6 MB), so every machine runs the same model.  Floating-point
 results differ between CPU kinds (AVX2 against AVX-512), and a world rebuilt on another kind is another world:
 issue 34 measured a rebuild whose teacher no longer beat junk.  Any other spec (``world:SEED``) is built on
-first use and cached under ``model.cache_dir``, with a progress bar; ``soar world build`` rebuilds any spec,
+first use and cached under ``model.cache_dir``, with a progress bar; ``soar world --build DIR`` rebuilds any spec,
 the shipped one included, to check the recipe.  The folder loads as any Hugging Face model folder: the engines,
 batched LoRA and CUDA-graph decoding serve it unchanged, because it is a plain ``LlamaForCausalLM``.
 
